@@ -1,0 +1,35 @@
+/**
+ * The HTTP app, built from its dependencies (no globals), so tests call
+ * `createApp(deps).request('/v1/…')` without a port and can run several.
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppDeps } from './app-deps.ts';
+import { bearerAuth } from './auth.ts';
+import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
+import { healthRoutes } from './health-routes.ts';
+import { eventRoutes } from './tasks/event-routes.ts';
+import { taskRoutes } from './tasks/task-routes.ts';
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.onError(makeErrorHandler(deps.logger));
+  app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
+
+  app.route('/', healthRoutes(deps));
+
+  if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));
+  app.use(
+    '/v1/*',
+    // Checks Content-Length before reading, so an oversized body is refused unread.
+    bodyLimit({
+      maxSize: deps.config.bodyLimitBytes,
+      onError: () => {
+        throw new ApiError(413, 'payload_too_large', `request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+      },
+    }),
+  );
+  app.route('/v1/tasks', taskRoutes(deps));
+  app.route('/v1/tasks', eventRoutes(deps));
+  return app;
+}

@@ -1,0 +1,66 @@
+/**
+ * The API's one error shape, `{ error: { code, message, details? } }`, the
+ * codes it can carry, and the single `onError` that renders every failure —
+ * ours, Hono's, and Postgres's (through the SQLSTATE table in pg-errors.ts).
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from '../shared/logger.ts';
+import { httpErrorFromPg } from './pg-errors.ts';
+
+export type ApiErrorCode =
+  | 'invalid_request'
+  | 'invalid_id'
+  | 'invalid_cursor'
+  | 'unauthorized'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'idempotency_conflict'
+  | 'already_finished'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal_error';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export function errorBody(code: ApiErrorCode, message: string, details?: unknown) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+export function makeErrorHandler(logger: Logger) {
+  return (err: Error, c: Context) => {
+    if (err instanceof ApiError) {
+      return c.json(errorBody(err.code, err.message, err.details), err.status);
+    }
+    if (err instanceof HTTPException) {
+      // Hono raises these for body limits and malformed bodies it parses itself.
+      if (err.status === 413) {
+        return c.json(errorBody('payload_too_large', 'request body is larger than the limit'), 413);
+      }
+      if (err.status === 401) {
+        return c.json(errorBody('unauthorized', 'a valid bearer token is required'), 401);
+      }
+      return c.json(errorBody('invalid_request', err.message || 'bad request'), err.status);
+    }
+    const mapped = httpErrorFromPg(err);
+    if (mapped) {
+      if (mapped.status >= 500) logger.warn({ err }, 'database unavailable');
+      return c.json(errorBody(mapped.code, mapped.message), mapped.status);
+    }
+    logger.error({ err, path: c.req.path }, 'unhandled error');
+    return c.json(errorBody('internal_error', 'internal error'), 500);
+  };
+}

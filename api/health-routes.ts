@@ -1,0 +1,20 @@
+/** /healthz (the process is up) and /readyz (the database answers and its schema is current). */
+import { Hono } from 'hono';
+import type { AppDeps } from './app-deps.ts';
+import { pendingMigrations } from '../shared/db/migrate.ts';
+
+export function healthRoutes(deps: AppDeps) {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    if (deps.shutdownSignal.aborted) return c.json({ status: 'shutting_down' }, 503);
+    try {
+      const pending = await pendingMigrations(deps.pool);
+      if (pending.length > 0) return c.json({ status: 'not_ready', pending_migrations: pending }, 503);
+      return c.json({ status: 'ready' });
+    } catch (err) {
+      return c.json({ status: 'not_ready', reason: (err as Error).message }, 503);
+    }
+  });
+  return app;
+}

@@ -1,0 +1,25 @@
+/** `npm run api`: the HTTP API alone, against DATABASE_URL (run `npm run migrate` first). */
+import { requireDatabaseUrl } from '../shared/config.ts';
+import { createPool } from '../shared/db/database.ts';
+import { createLogger } from '../shared/logger.ts';
+import { loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
+import { startApi } from './server.ts';
+
+const config = loadConfigOrExit(process.env);
+const logger = createLogger('api', config.logLevel);
+const connectionString = requireDatabaseUrlOrExit();
+const pool = createPool({ connectionString, applicationName: 'agentq-api', max: 20 });
+const api = await startApi({ config, pool, connectionString, logger });
+onShutdownSignal(async () => {
+  await api.stop();
+  await pool.end();
+});
+
+function requireDatabaseUrlOrExit(): string {
+  try {
+    return requireDatabaseUrl(config);
+  } catch (err) {
+    process.stderr.write(`agentq: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Starts the API on a port and stops it cleanly: stop accepting, end
+ * long-polls and streams, let in-flight requests finish, close the listener.
+ * `main.ts` uses it; so does `npm start` (scripts/start.ts).
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import type pg from 'pg';
+import type { Config } from '../shared/config.ts';
+import { createDb } from '../shared/db/database.ts';
+import { NotificationListener } from '../shared/db/notification-listener.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createApp } from './app.ts';
+
+export interface RunningApi {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startApi(options: {
+  config: Config;
+  pool: pg.Pool;
+  connectionString: string;
+  logger: Logger;
+}): Promise<RunningApi> {
+  const { config, pool, logger } = options;
+  const listener = new NotificationListener({
+    connectionString: options.connectionString,
+    channels: ['agentq_task', 'agentq_event'],
+    logger,
+    applicationName: 'agentq-api-listen',
+  });
+  await listener.start();
+  const shutdown = new AbortController();
+  const app = createApp({ db: createDb(pool), pool, config, logger, listener, shutdownSignal: shutdown.signal });
+
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  if (config.apiTokens.length === 0) {
+    logger.warn({ url }, 'AGENTQ_API_TOKENS is not set: the API is open, so it listens on loopback only');
+  }
+  logger.info({ url }, 'api listening');
+
+  return {
+    url,
+    async stop() {
+      logger.info('api stopping');
+      shutdown.abort(); // long-polls answer now, streams end
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive sockets would hold close() open.
+        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+      await listener.stop();
+      logger.info('api stopped');
+    },
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * /v1/tasks: submit, read (with long-poll), list, cancel. Every reply is
+ * either a task, a page of tasks, or the error shape.
+ */
+import { createHash } from 'node:crypto';
+import { Hono } from 'hono';
+import * as v from 'valibot';
+import { uuidv7 } from 'uuidv7';
+import type { AppDeps } from '../app-deps.ts';
+import { ApiError } from '../errors.ts';
+import { assertStorableJson, parseOr400, queryObject } from '../validation.ts';
+import { resolveAgentConfig } from '../../shared/tasks/agent-config.ts';
+import {
+  taskCancelQueued,
+  taskFindById,
+  taskFindByIdempotencyKey,
+  taskInsertWithJob,
+  taskList,
+  taskRequestCancel,
+} from '../../shared/tasks/task-queries.ts';
+import { SubmitBody } from './submit-schema.ts';
+import { isTerminal, taskJson } from './task-json.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { parseTaskId } from './task-id.ts';
+import { readUntil } from './wait-for-change.ts';
+import { readJsonBody } from './read-json-body.ts';
+
+const MAX_WAIT_S = 60;
+
+const GetQuery = v.strictObject({
+  wait: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d+(\.\d+)?$/, `must be a number of seconds from 0 to ${MAX_WAIT_S}`),
+      v.transform(Number),
+      v.maxValue(MAX_WAIT_S, `must be at most ${MAX_WAIT_S}`),
+    ),
+  ),
+});
+
+const STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+const timestamp = v.pipe(
+  v.string(),
+  v.isoTimestamp('must be an ISO-8601 timestamp with a time zone'),
+  v.transform((s) => new Date(s)),
+);
+
+const ListQuery = v.strictObject({
+  status: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.split(',')),
+      v.array(v.picklist(STATUSES, `must be one of: ${STATUSES.join(', ')}`)),
+    ),
+  ),
+  type: v.optional(v.picklist(['agent'], 'must be "agent"')),
+  created_after: v.optional(timestamp),
+  created_before: v.optional(timestamp),
+  limit: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d{1,4}$/, 'must be a whole number from 1 to 200'),
+      v.transform(Number),
+      v.minValue(1, 'must be at least 1'),
+      v.maxValue(200, 'must be at most 200'),
+    ),
+    '50',
+  ),
+  cursor: v.optional(v.string()),
+});
+
+/** Canonical JSON (sorted keys) so a replayed body hashes the same whatever its key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export function taskRoutes(deps: AppDeps) {
+  const { db, config, listener } = deps;
+  const app = new Hono();
+
+  app.post('/', async (c) => {
+    const raw = await readJsonBody(c);
+    assertStorableJson(raw);
+    const body = parseOr400(SubmitBody, raw);
+    const headerKey = c.req.header('idempotency-key');
+    if (headerKey !== undefined && body.idempotency_key !== undefined && headerKey !== body.idempotency_key) {
+      throw new ApiError(400, 'invalid_request', 'Idempotency-Key header and idempotency_key differ');
+    }
+    const key = body.idempotency_key ?? headerKey ?? null;
+    if (key !== null && (key.length === 0 || key.length > 200)) {
+      throw new ApiError(400, 'invalid_request', 'Idempotency-Key must be 1 to 200 characters');
+    }
+    const { idempotency_key: _ignored, ...hashed } = body;
+    const requestHash = createHash('sha256').update(canonical(hashed)).digest('hex');
+    const task = await taskInsertWithJob(db, {
+      id: uuidv7(),
+      type: body.type,
+      input: { prompt: body.input.prompt },
+      config: resolveAgentConfig(body.config, {
+        provider: config.defaultProvider,
+        model: config.defaultModel,
+      }),
+      maxAttempts: body.max_attempts,
+      priority: body.priority,
+      timeoutMs: body.timeout_s * 1000,
+      runAt: body.run_at ?? null,
+      metadata: body.metadata,
+      idempotencyKey: key,
+      requestHash: key === null ? null : requestHash,
+    });
+    if (task) {
+      c.header('Location', `/v1/tasks/${task.id}`);
+      return c.json(taskJson(task), 201);
+    }
+    const existing = await taskFindByIdempotencyKey(db, key!);
+    if (!existing) throw new ApiError(409, 'conflict', 'the idempotency key was released concurrently; retry');
+    if (existing.request_hash !== requestHash) {
+      throw new ApiError(409, 'idempotency_conflict', 'this idempotency key was used with a different request', {
+        task_id: existing.id,
+      });
+    }
+    c.header('Location', `/v1/tasks/${existing.id}`);
+    c.header('Idempotent-Replayed', 'true');
+    return c.json(taskJson(existing), 200);
+  });
+
+  app.get('/', async (c) => {
+    const q = parseOr400(ListQuery, queryObject(c.req.url));
+    const { rows, hasMore } = await taskList(db, {
+      status: q.status,
+      type: q.type,
+      createdAfter: q.created_after,
+      createdBefore: q.created_before,
+      beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+      limit: q.limit,
+    });
+    const last = rows.at(-1);
+    return c.json({ data: rows.map(taskJson), next_cursor: hasMore && last ? encodeCursor(last.id) : null });
+  });
+
+  app.get('/:id', async (c) => {
+    const id = parseTaskId(c.req.param('id'));
+    const q = parseOr400(GetQuery, queryObject(c.req.url));
+    const waitMs = (q.wait ?? 0) * 1000;
+    const row = await readUntil(
+      listener,
+      ['agentq_task'],
+      id,
+      () => taskFindById(db, id),
+      (r) => r === undefined || isTerminal(r.status),
+      waitMs,
+      // A client that hangs up, or the server shutting down, ends the wait.
+      AbortSignal.any([c.req.raw.signal, deps.shutdownSignal]),
+    );
+    if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
+    return c.json(taskJson(row));
+  });
+
+  app.post('/:id/cancel', async (c) => {
+    const id = parseTaskId(c.req.param('id'));
+    // Each branch is one guarded statement; if the task moved on between our
+    // read and our write, read again (at most a few times: a task only moves forward).
+    for (let i = 0; i < 4; i++) {
+      const row = await taskFindById(db, id);
+      if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
+      if (row.status === 'cancelled') return c.json(taskJson(row), 200);
+      if (isTerminal(row.status)) {
+        throw new ApiError(409, 'already_finished', `task ${id} is already ${row.status}`, { status: row.status });
+      }
+      if (row.status === 'queued') {
+        const cancelled = await taskCancelQueued(db, id);
+        if (cancelled) return c.json(taskJson(cancelled), 200);
+      } else {
+        const requested = await taskRequestCancel(db, id);
+        if (requested) return c.json(taskJson(requested), 202);
+      }
+    }
+    throw new ApiError(409, 'conflict', 'the task kept changing; retry');
+  });
+
+  return app;
+}

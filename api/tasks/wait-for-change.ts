@@ -1,0 +1,66 @@
+/**
+ * Waiting on the database without polling it: resolves when a NOTIFY for this
+ * key arrives on the shared listener, when the listener reconnects (a
+ * notification may have been missed), after `timeoutMs`, or on abort. The
+ * caller re-reads the committed row afterwards; a notification is only a hint.
+ */
+import type { NotificationListener } from '../../shared/db/notification-listener.ts';
+
+// Belt and braces: even a listener that is silently stuck cannot hold a waiter
+// past this; the caller re-reads and waits again.
+const SAFETY_RECHECK_MS = 5000;
+
+export function waitForChange(
+  listener: NotificationListener,
+  channels: readonly string[],
+  key: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): { promise: Promise<void>; cancel: () => void } {
+  let cancel = () => {};
+  const promise = new Promise<void>((resolve) => {
+    if (signal.aborted || timeoutMs <= 0) return resolve();
+    const unsubscribers = channels.map((ch) => listener.subscribe(ch, key, done));
+    const unReconnect = listener.onReconnect(done);
+    const timer = setTimeout(done, Math.min(timeoutMs, SAFETY_RECHECK_MS));
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      unsubscribers.forEach((u) => u());
+      unReconnect();
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    cancel = done;
+  });
+  return { promise, cancel };
+}
+
+/**
+ * Re-reads with `read` until `isDone(value)` or the deadline; subscribes before
+ * each read so a change committed between read and wait is never missed.
+ */
+export async function readUntil<T>(
+  listener: NotificationListener,
+  channels: readonly string[],
+  key: string,
+  read: () => Promise<T>,
+  isDone: (value: T) => boolean,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    const wait = waitForChange(listener, channels, key, remaining, signal);
+    const value = await read().catch((err: unknown) => {
+      wait.cancel();
+      throw err;
+    });
+    if (isDone(value) || remaining <= 0 || signal.aborted) {
+      wait.cancel();
+      return value;
+    }
+    await wait.promise;
+  }
+}

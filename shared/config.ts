@@ -1,0 +1,186 @@
+/**
+ * The environment, parsed once at start with valibot. Only `main.ts` files call
+ * `loadConfig(process.env)`; everything else receives the typed `Config`.
+ * A bad value throws `ConfigError` with one line naming the variable.
+ */
+import * as v from 'valibot';
+import { PROVIDER_NAMES, type ProviderName } from './catalog.ts';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const optionalText = v.optional(v.pipe(v.string(), v.trim()));
+
+function integer(min: number, max: number, fallback: number) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, `must be a whole number from ${min} to ${max}`),
+      v.transform(Number),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+    String(fallback),
+  );
+}
+
+const urlText = v.optional(v.pipe(v.string(), v.trim(), v.url('must be a URL')));
+
+const list = v.pipe(
+  v.optional(v.string(), ''),
+  v.transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  ),
+);
+
+const EnvSchema = v.object({
+  DATABASE_URL: v.optional(
+    v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must start with postgres://')),
+  ),
+  PORT: integer(0, 65535, 8080),
+  HOST: optionalText,
+  AGENTQ_API_TOKENS: list,
+  AGENTQ_WORKER_CONCURRENCY: integer(1, 1000, 10),
+  AGENTQ_DEFAULT_PROVIDER: v.optional(v.picklist(PROVIDER_NAMES, `must be one of ${PROVIDER_NAMES.join(', ')}`)),
+  AGENTQ_DEFAULT_MODEL: optionalText,
+  OPENAI_API_KEY: optionalText,
+  OPENAI_BASE_URL: urlText,
+  GOOGLE_API_KEY: optionalText,
+  GEMINI_API_KEY: optionalText,
+  GOOGLE_BASE_URL: urlText,
+  AGENTQ_HTTP_ALLOWLIST: list,
+  LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
+  AGENTQ_BODY_LIMIT_BYTES: integer(1024, 100 * 1024 * 1024, 1024 * 1024),
+  AGENTQ_POLL_INTERVAL_MS: integer(50, 60_000, 1000),
+  AGENTQ_HEARTBEAT_MS: integer(100, 600_000, 5000),
+  AGENTQ_WORKER_DEAD_AFTER_MS: integer(500, 3_600_000, 30_000),
+  AGENTQ_SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 10_000),
+  AGENTQ_RETRY_BASE_MS: integer(0, 3_600_000, 2000),
+  AGENTQ_RETRY_MAX_MS: integer(0, 86_400_000, 300_000),
+  AGENTQ_PROVIDER_TIMEOUT_MS: integer(100, 3_600_000, 120_000),
+});
+
+export interface Config {
+  /** Postgres URL; `npm start` supplies an embedded one when unset. */
+  databaseUrl: string | undefined;
+  /** API port. Default 8080. */
+  port: number;
+  /** API bind address. Default 127.0.0.1 without tokens, 0.0.0.0 with. */
+  host: string;
+  /** Bearer tokens for /v1; empty means the API is open and bound to loopback. */
+  apiTokens: string[];
+  /** Tasks one worker process runs at once. Default 10. */
+  workerConcurrency: number;
+  /** Provider for tasks that name none. */
+  defaultProvider: ProviderName;
+  /** Why the default provider was picked (logged at start). */
+  defaultProviderReason: string;
+  /** Model for tasks that name none (applies to the default provider). */
+  defaultModel: string | undefined;
+  openaiApiKey: string | undefined;
+  openaiBaseUrl: string | undefined;
+  googleApiKey: string | undefined;
+  googleBaseUrl: string | undefined;
+  /** Hosts http_get may fetch; empty = the tool refuses every URL. */
+  httpAllowlist: string[];
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Largest accepted request body. Default 1 MiB. */
+  bodyLimitBytes: number;
+  /** How often idle workers look for due jobs (future run_at, retries). Default 1000 ms. */
+  pollIntervalMs: number;
+  /** Worker heartbeat period. Default 5000 ms. */
+  heartbeatMs: number;
+  /** A worker silent this long is presumed dead and its tasks recovered. Default 30 s. */
+  workerDeadAfterMs: number;
+  /** On SIGTERM, how long running tasks may take to finish before being requeued. Default 10 s. */
+  shutdownGraceMs: number;
+  /** First retry delay; doubles per attempt, with jitter. Default 2000 ms. */
+  retryBaseMs: number;
+  /** Longest retry delay. Default 300 s. */
+  retryMaxMs: number;
+  /** Timeout of one provider HTTP request. Default 120 s. */
+  providerTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings count as unset: `FOO= npm start` should not be an error.
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = v.safeParse(EnvSchema, cleaned);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const key = issue.path?.[0]?.key ?? 'environment';
+    throw new ConfigError(`invalid ${String(key)}: ${issue.message}`);
+  }
+  const e = parsed.output;
+  const googleApiKey = e.GOOGLE_API_KEY ?? e.GEMINI_API_KEY;
+  const [defaultProvider, defaultProviderReason] = pickDefaultProvider(
+    e.AGENTQ_DEFAULT_PROVIDER,
+    e.OPENAI_API_KEY,
+    googleApiKey,
+  );
+  const host = e.HOST ?? (e.AGENTQ_API_TOKENS.length > 0 ? '0.0.0.0' : '127.0.0.1');
+  if (e.AGENTQ_API_TOKENS.length === 0 && !isLoopback(host)) {
+    throw new ConfigError(
+      `invalid HOST: ${host} would expose an API without authentication; set AGENTQ_API_TOKENS`,
+    );
+  }
+  if (e.AGENTQ_API_TOKENS.some((t) => t.length < 8)) {
+    throw new ConfigError('invalid AGENTQ_API_TOKENS: each token must be at least 8 characters');
+  }
+  return {
+    databaseUrl: e.DATABASE_URL,
+    port: e.PORT,
+    host,
+    apiTokens: e.AGENTQ_API_TOKENS,
+    workerConcurrency: e.AGENTQ_WORKER_CONCURRENCY,
+    defaultProvider,
+    defaultProviderReason,
+    defaultModel: e.AGENTQ_DEFAULT_MODEL,
+    openaiApiKey: e.OPENAI_API_KEY,
+    openaiBaseUrl: e.OPENAI_BASE_URL,
+    googleApiKey,
+    googleBaseUrl: e.GOOGLE_BASE_URL,
+    httpAllowlist: e.AGENTQ_HTTP_ALLOWLIST,
+    logLevel: e.LOG_LEVEL,
+    bodyLimitBytes: e.AGENTQ_BODY_LIMIT_BYTES,
+    pollIntervalMs: e.AGENTQ_POLL_INTERVAL_MS,
+    heartbeatMs: e.AGENTQ_HEARTBEAT_MS,
+    workerDeadAfterMs: e.AGENTQ_WORKER_DEAD_AFTER_MS,
+    shutdownGraceMs: e.AGENTQ_SHUTDOWN_GRACE_MS,
+    retryBaseMs: e.AGENTQ_RETRY_BASE_MS,
+    retryMaxMs: e.AGENTQ_RETRY_MAX_MS,
+    providerTimeoutMs: e.AGENTQ_PROVIDER_TIMEOUT_MS,
+  };
+}
+
+function pickDefaultProvider(
+  explicit: ProviderName | undefined,
+  openaiKey: string | undefined,
+  googleKey: string | undefined,
+): [ProviderName, string] {
+  if (explicit) return [explicit, 'AGENTQ_DEFAULT_PROVIDER'];
+  if (openaiKey) return ['openai', 'OPENAI_API_KEY is set'];
+  if (googleKey) return ['google', 'GOOGLE_API_KEY is set'];
+  return ['offline', 'no provider key is set: tasks use the offline demo provider'];
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/** The database URL, or a ConfigError naming DATABASE_URL (api and worker need one). */
+export function requireDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) {
+    throw new ConfigError('invalid DATABASE_URL: not set (npm start provides an embedded Postgres)');
+  }
+  return config.databaseUrl;
+}

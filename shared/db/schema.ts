@@ -1,0 +1,95 @@
+/**
+ * Kysely table types for schema `agentq` (see migrations/). Kept by hand beside
+ * the SQL; the database tests read and write every column through them.
+ */
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { TaskError } from '../tasks/task-error.ts';
+
+export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+
+export type EventType =
+  | 'status'
+  | 'llm_call'
+  | 'message'
+  | 'tool_call'
+  | 'tool_result'
+  | 'answer'
+  | 'error'
+  | 'retry'
+  | 'recovered'
+  | 'cancel_requested';
+
+export interface TaskUsage {
+  input_tokens: number;
+  output_tokens: number;
+  llm_calls: number;
+  tool_calls: number;
+}
+
+/** The resolved agent config stored on a task. */
+export interface AgentConfig {
+  provider: 'openai' | 'google' | 'offline';
+  model: string;
+  max_steps: number;
+  temperature: number | null;
+  tools: string[];
+  system_prompt: string;
+}
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+// JSON columns are written as JSON text (JSON.stringify) and read back parsed.
+type Json<T extends object> = JSONColumnType<T>;
+type NullableJson<T extends object> = JSONColumnType<T | null, string | null, string | null>;
+
+export interface TasksTable {
+  id: string;
+  type: 'agent';
+  status: Generated<TaskStatus>;
+  input: Json<{ prompt: string }>;
+  config: Json<AgentConfig>;
+  result: NullableJson<{ answer: string }>;
+  error: NullableJson<TaskError>;
+  usage: JSONColumnType<TaskUsage, string | undefined, string>;
+  attempts: Generated<number>;
+  max_attempts: number;
+  priority: number;
+  timeout_ms: number;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  metadata: Json<Record<string, unknown>>;
+  worker_id: string | null;
+  job_id: number | null; // int8, parsed as a number (shared/db/database.ts)
+  last_event_seq: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  run_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+  cancel_requested_at: NullableTimestamp;
+}
+
+export interface TaskEventsTable {
+  task_id: string;
+  seq: number;
+  type: EventType;
+  data: Json<Record<string, unknown>>;
+  created_at: Timestamp;
+}
+
+export interface WorkersTable {
+  id: string;
+  hostname: string;
+  pid: number;
+  version: string;
+  concurrency: number;
+  started_at: Timestamp;
+  last_seen_at: Timestamp;
+}
+
+export interface Database {
+  'agentq.tasks': TasksTable;
+  'agentq.task_events': TaskEventsTable;
+  'agentq.workers': WorkersTable;
+}

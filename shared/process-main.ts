@@ -1,0 +1,37 @@
+/**
+ * The start-up frame every entry point shares: load the config (a bad value
+ * prints one line and exits 1), and turn SIGTERM/SIGINT into one graceful stop.
+ */
+import { ConfigError, loadConfig, type Config } from './config.ts';
+
+export function loadConfigOrExit(env: NodeJS.ProcessEnv): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`agentq: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** Runs `stop` once on the first SIGTERM/SIGINT; a second signal exits at once. */
+export function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.exit(1);
+    }
+    stopping = true;
+    stop(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`agentq: shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
