@@ -236,17 +236,26 @@ export async function taskFinish(db: Db, attempt: Attempt, outcome: Outcome, usa
 export async function taskRequeue(
   db: Db,
   attempt: Attempt,
-  requeue: { error: TaskError; runAt: Date; usage: TaskUsage; event: 'retry' | 'recovered'; data: Record<string, unknown> },
+  requeue: {
+    error: TaskError;
+    runAt: Date;
+    usage: TaskUsage;
+    event: 'retry' | 'recovered';
+    data: Record<string, unknown>;
+    /** The attempt did not count (the worker shut down under it): give it back. */
+    refundAttempt?: boolean;
+  },
 ) {
   return db.transaction().execute(async (trx) => {
     const row = await trx
       .updateTable('agentq.tasks')
-      .set({
+      .set((eb) => ({
         status: 'queued',
         error: JSON.stringify(requeue.error),
         run_at: requeue.runAt,
         usage: JSON.stringify(requeue.usage),
-      })
+        attempts: requeue.refundAttempt ? eb('attempts', '-', 1) : eb.ref('attempts'),
+      }))
       .where('id', '=', attempt.taskId)
       .where('status', '=', 'running')
       .where('attempts', '=', attempt.attempt)

@@ -1,0 +1,195 @@
+/**
+ * The graphile-worker task `agent` (payload `{ task_id }`): claim the task
+ * row, run the agent under one AbortSignal, and write the outcome with a
+ * fenced update. Every failure ends as a typed outcome: completed, failed
+ * (with a code), cancelled, or back to queued for a retry.
+ */
+import type { Task } from 'graphile-worker';
+import type { Config } from '../shared/config.ts';
+import type { Db } from '../shared/db/database.ts';
+import type { TaskUsage } from '../shared/db/schema.ts';
+import type { Logger } from '../shared/logger.ts';
+import { TaskFailure, type TaskError } from '../shared/tasks/task-error.ts';
+import {
+  appendAttemptEvent,
+  appendEvent,
+  taskClaim,
+  taskFindById,
+  taskFinish,
+  taskRequeue,
+  taskTakeover,
+  type Attempt,
+  type Outcome,
+  type TaskRow,
+} from '../shared/tasks/task-queries.ts';
+import { abortKind, RunAbort } from './agent/run-abort.ts';
+import { runAgent, type ToolRunner } from './agent/run-agent.ts';
+import type { RunningAttempts } from './cancellations.ts';
+import type { Provider } from './providers/provider.ts';
+import { retryDelayMs } from './retry-policy.ts';
+import { withDbRetry } from './with-db-retry.ts';
+
+export interface AgentTaskDeps {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  attempts: RunningAttempts;
+  /** The graphile-worker pool id of this process (known once the pool exists). */
+  workerId: () => string;
+  provider: (name: TaskRow['config']['provider']) => Provider;
+  tools: ToolRunner;
+}
+
+/** Thrown inside the loop when the task has moved on without this attempt. */
+class FencedOut extends Error {}
+
+export function makeAgentTask(deps: AgentTaskDeps): Task {
+  return async (payload, helpers) => {
+    const taskId = (payload as { task_id?: unknown } | null)?.task_id;
+    if (typeof taskId !== 'string') {
+      deps.logger.error({ payload }, 'agent job without a task_id; dropping it');
+      return;
+    }
+    const jobId = Number(helpers.job.id);
+    const task = await claim(deps, taskId, jobId);
+    if (!task) return;
+    await runClaimed(deps, task);
+  };
+}
+
+async function claim(deps: AgentTaskDeps, taskId: string, jobId: number): Promise<TaskRow | undefined> {
+  const { db, logger } = deps;
+  const workerId = deps.workerId();
+  const claimed = await taskClaim(db, { taskId, jobId, workerId });
+  if (claimed) return claimed;
+
+  const row = await taskFindById(db, taskId);
+  if (!row || row.status !== 'running' || row.job_id !== jobId) {
+    logger.debug({ taskId, jobId, status: row?.status }, 'job no longer matches its task; skipping');
+    return undefined;
+  }
+  // The same job is running again while the task still says running: the
+  // previous execution was lost (its handler threw, or its worker was presumed
+  // dead and the job unlocked). This run is the next attempt.
+  const lost: Attempt = { taskId, attempt: row.attempts };
+  if (row.attempts >= row.max_attempts) {
+    await taskFinish(db, lost, { status: 'failed', error: workerLostError(row.worker_id) }, row.usage);
+    return undefined;
+  }
+  const taken = await taskTakeover(db, { taskId, jobId, workerId, previousAttempt: row.attempts });
+  if (taken) {
+    await appendEvent(db, {
+      taskId,
+      type: 'recovered',
+      data: { reason: 'job re-run after its previous execution was lost', previous_worker: row.worker_id, attempt: taken.attempts },
+    });
+  }
+  return taken;
+}
+
+const workerLostError = (workerId: string | null): TaskError => ({
+  code: 'worker_lost',
+  message: `the worker running this task (${workerId ?? 'unknown'}) stopped before finishing it`,
+  retryable: true,
+});
+
+async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
+  const { db, logger } = deps;
+  const attempt: Attempt = { taskId: task.id, attempt: task.attempts };
+  const log = logger.child({ taskId: task.id, attempt: task.attempts });
+  const controller = deps.attempts.start(task.id);
+  const timeout = setTimeout(() => deps.attempts.abort(task.id, 'timeout'), task.timeout_ms);
+  if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
+  let usage: TaskUsage = task.usage;
+
+  const record = async (type: Parameters<typeof appendAttemptEvent>[2]['type'], data: Record<string, unknown>, u?: TaskUsage) => {
+    if (u) usage = { ...u };
+    const appended = await withDbRetry(() => appendAttemptEvent(db, attempt, { type, data }, u), controller.signal);
+    if (!appended) {
+      deps.attempts.abort(task.id, 'fenced');
+      throw new FencedOut();
+    }
+    if (appended.cancelRequested) deps.attempts.abort(task.id, 'cancel');
+  };
+
+  let outcome: Outcome | { status: 'retry'; failure: TaskFailure } | { status: 'fenced' } | { status: 'shutdown' };
+  try {
+    const run = await runAgent(
+      { prompt: task.input.prompt, config: task.config, usage },
+      { provider: deps.provider(task.config.provider), tools: deps.tools, record, signal: controller.signal },
+    );
+    usage = run.usage;
+    outcome = { status: 'completed', result: { answer: run.answer } };
+  } catch (err) {
+    outcome = classify(err, controller.signal, task, log);
+  } finally {
+    clearTimeout(timeout);
+    deps.attempts.finish(task.id);
+  }
+
+  let written = true;
+  switch (outcome.status) {
+    case 'fenced':
+      log.warn('attempt fenced out: another attempt owns this task now');
+      return;
+    case 'shutdown':
+      written = await withDbRetry(() =>
+        taskRequeue(db, attempt, {
+          error: { code: 'worker_lost', message: 'the worker shut down during this attempt', retryable: true },
+          runAt: new Date(),
+          usage,
+          event: 'retry',
+          data: { attempt: task.attempts, reason: 'worker shutdown', delay_ms: 0, counts_as_attempt: false },
+          refundAttempt: true,
+        }),
+      );
+      break;
+    case 'retry': {
+      const delay = retryDelayMs(task.attempts, outcome.failure.retryAfterMs, {
+        baseMs: deps.config.retryBaseMs,
+        maxMs: deps.config.retryMaxMs,
+      });
+      const runAt = new Date(Date.now() + delay);
+      const error = outcome.failure.toJSON();
+      written = await withDbRetry(() =>
+        taskRequeue(db, attempt, {
+          error,
+          runAt,
+          usage,
+          event: 'retry',
+          data: { attempt: task.attempts, error, delay_ms: delay, next_run_at: runAt.toISOString() },
+        }),
+      );
+      break;
+    }
+    default:
+      written = await withDbRetry(() => taskFinish(db, attempt, outcome, usage));
+  }
+  if (!written) log.warn({ outcome: outcome.status }, 'outcome refused: the task moved on without this attempt');
+  else log.info({ outcome: outcome.status }, 'attempt finished');
+}
+
+function classify(
+  err: unknown,
+  signal: AbortSignal,
+  task: TaskRow,
+  log: Logger,
+): Outcome | { status: 'retry'; failure: TaskFailure } | { status: 'fenced' } | { status: 'shutdown' } {
+  const kind = abortKind(signal) ?? (err instanceof RunAbort ? err.kind : undefined);
+  if (err instanceof FencedOut || kind === 'fenced') return { status: 'fenced' };
+  if (kind === 'cancel') {
+    return { status: 'cancelled', error: { code: 'cancelled', message: 'cancelled by request', retryable: false } };
+  }
+  if (kind === 'shutdown') return { status: 'shutdown' };
+  let failure: TaskFailure;
+  if (kind === 'timeout') {
+    failure = new TaskFailure('timeout', `the attempt ran longer than timeout_s (${task.timeout_ms / 1000} s)`);
+  } else if (err instanceof TaskFailure) {
+    failure = err;
+  } else {
+    log.error({ err }, 'unexpected error in the agent run');
+    failure = new TaskFailure('internal_error', `internal error: ${(err as Error)?.message ?? String(err)}`);
+  }
+  if (failure.retryable && task.attempts < task.max_attempts) return { status: 'retry', failure };
+  return { status: 'failed', error: failure.toJSON() };
+}

@@ -1,0 +1,154 @@
+/**
+ * One worker process's parts, wired together: the graphile-worker runner with
+ * the `agent` task, the heartbeat and dead-worker recovery, the cancel
+ * listener, and a graceful stop. `main.ts` and `npm start` call this; tests
+ * can start several in one process (nothing here is global).
+ */
+import { EventEmitter } from 'node:events';
+import { Logger as GraphileLogger, run, type Runner, type WorkerEvents } from 'graphile-worker';
+import type pg from 'pg';
+import type { ProviderName } from '../shared/catalog.ts';
+import type { Config } from '../shared/config.ts';
+import { createDb } from '../shared/db/database.ts';
+import { NotificationListener } from '../shared/db/notification-listener.ts';
+import type { Logger } from '../shared/logger.ts';
+import { TaskFailure } from '../shared/tasks/task-error.ts';
+import { makeAgentTask } from './agent-task.ts';
+import type { ToolRunner } from './agent/run-agent.ts';
+import { RunningAttempts } from './cancellations.ts';
+import { startHeartbeat } from './heartbeat.ts';
+import { createProvider } from './providers/create-provider.ts';
+import type { Provider } from './providers/provider.ts';
+import { runTool, toolDefinition, TOOLS } from './tools/registry.ts';
+
+export interface WorkerOptions {
+  config: Config;
+  pool: pg.Pool;
+  connectionString: string;
+  logger: Logger;
+}
+
+export interface RunningWorker {
+  /** The graphile-worker pool id; also this worker's id in agentq.workers. */
+  id: string;
+  /** Stop fetching, give running tasks the grace period, requeue the rest, deregister. */
+  stop(): Promise<void>;
+  /** Resolves if the runner stops on its own (a fatal error). */
+  done: Promise<void>;
+}
+
+function makeToolRunner(config: Config): ToolRunner {
+  return {
+    definitions(names) {
+      return names.map((name) => {
+        const tool = TOOLS[name as keyof typeof TOOLS];
+        if (!tool) throw new TaskFailure('invalid_config', `this worker has no tool named "${name}"`);
+        return toolDefinition(tool);
+      });
+    },
+    run(name, args, signal) {
+      return runTool(name, args, { signal, httpAllowlist: config.httpAllowlist });
+    },
+  };
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const { config, pool, logger } = options;
+  const db = createDb(pool);
+  const listener = new NotificationListener({
+    connectionString: options.connectionString,
+    channels: ['agentq_cancel'],
+    logger,
+    applicationName: 'agentq-worker-listen',
+  });
+  await listener.start();
+  const attempts = new RunningAttempts(db, listener);
+
+  const providers = new Map<ProviderName, Provider>();
+  const provider = (name: ProviderName) => {
+    let p = providers.get(name);
+    if (!p) {
+      p = createProvider(name, {
+        openaiApiKey: config.openaiApiKey,
+        openaiBaseUrl: config.openaiBaseUrl,
+        googleApiKey: config.googleApiKey,
+        googleBaseUrl: config.googleBaseUrl,
+        requestTimeoutMs: config.providerTimeoutMs,
+      });
+      providers.set(name, p);
+    }
+    return p;
+  };
+
+  let workerId = '';
+  const events: WorkerEvents = new EventEmitter();
+  events.on('pool:create', ({ workerPool }) => {
+    workerId = workerPool.id;
+  });
+
+  const runner: Runner = await run({
+    pgPool: pool,
+    concurrency: config.workerConcurrency,
+    pollInterval: config.pollIntervalMs,
+    noHandleSignals: true, // main.ts owns signals; see stop()
+    // We abort running attempts ourselves when the grace period ends; this is
+    // only graphile-worker's own backstop, after ours.
+    gracefulShutdownAbortTimeout: config.shutdownGraceMs + 5000,
+    events,
+    logger: graphileLogger(logger),
+    taskList: {
+      agent: makeAgentTask({
+        db,
+        config,
+        logger,
+        attempts,
+        workerId: () => workerId,
+        provider,
+        tools: makeToolRunner(config),
+      }),
+    },
+  });
+  if (!workerId) throw new Error('graphile-worker did not report its pool id');
+
+  const heartbeat = startHeartbeat({ db, config, logger, workerId });
+  await heartbeat.start();
+  logger.info(
+    { workerId, concurrency: config.workerConcurrency, defaultProvider: config.defaultProvider },
+    'worker started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    id: workerId,
+    done: runner.promise.then(() => undefined),
+    stop() {
+      stopping ??= (async () => {
+        logger.info({ running: attempts.size, graceMs: config.shutdownGraceMs }, 'worker stopping');
+        const grace = setTimeout(() => {
+          if (attempts.size > 0) logger.warn({ running: attempts.size }, 'grace period over: requeueing running tasks');
+          attempts.abortAll('shutdown');
+        }, config.shutdownGraceMs);
+        try {
+          await runner.stop(); // stops fetching, waits for running jobs
+        } finally {
+          clearTimeout(grace);
+          await heartbeat.stop();
+          await listener.stop();
+        }
+        logger.info('worker stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** graphile-worker's log lines, through our logger (its debug chatter at debug). */
+function graphileLogger(logger: Logger): GraphileLogger {
+  return new GraphileLogger((scope) => (level, message, meta) => {
+    const fields = { scope: scope.label, ...(meta ?? {}) };
+    if (level === 'error') logger.error(fields, message);
+    else if (level === 'warning') logger.warn(fields, message);
+    else if (level === 'info') logger.info(fields, message);
+    else logger.debug(fields, message);
+  });
+}
