@@ -13,6 +13,9 @@ const int = (min: number, max: number) =>
     v.maxValue(max, `must be at most ${max}`),
   );
 
+export const isPlainObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
+
 export const MAX_PROMPT_CHARS = 100_000;
 export const MAX_METADATA_BYTES = 16 * 1024;
 
@@ -40,7 +43,7 @@ export const SubmitBody = v.strictObject({
   timeout_s: v.optional(int(1, 3600), 300),
   metadata: v.optional(
     v.pipe(
-      v.record(v.string(), v.unknown(), 'must be a JSON object'),
+      v.custom<Record<string, unknown>>(isPlainObject, 'must be a JSON object'),
       v.check(
         (m) => JSON.stringify(m).length <= MAX_METADATA_BYTES,
         `must be at most ${MAX_METADATA_BYTES} bytes as JSON`,

@@ -18,7 +18,7 @@ import {
   taskList,
   taskRequestCancel,
 } from '../../shared/tasks/task-queries.ts';
-import { SubmitBody } from './submit-schema.ts';
+import { isPlainObject, SubmitBody } from './submit-schema.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { parseTaskId } from './task-id.ts';
@@ -85,6 +85,7 @@ export function taskRoutes(deps: AppDeps) {
 
   app.post('/', async (c) => {
     const raw = await readJsonBody(c);
+    if (!isPlainObject(raw)) throw new ApiError(400, 'invalid_request', 'body: must be a JSON object');
     assertStorableJson(raw);
     const body = parseOr400(SubmitBody, raw);
     const headerKey = c.req.header('idempotency-key');
