@@ -16,6 +16,26 @@ const int = (min: number, max: number) =>
 export const isPlainObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === 'object' && x !== null && !Array.isArray(x);
 
+/**
+ * The instant a timestamp that v.isoTimestamp accepted names, or undefined when
+ * its calendar date does not exist (2030-02-31, which Date rolls into March).
+ * The string is rewritten to the one form Date reads strictly (`T`, `±HH:MM`):
+ * other forms fall to V8's legacy parser, which refuses `+05` and reads
+ * `0049-01-01 00:00:00Z` as the year 2049.
+ */
+export function parseTimestamp(s: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(?:Z| ?([+-])(\d{2}):?(\d{2})?)$/.exec(s);
+  if (!m) return undefined;
+  const [, year, month, day, time, fraction = '', sign, hours, minutes = '00'] = m as unknown as string[];
+  const y = Number(year);
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(month) - 1];
+  if (days === undefined || Number(day) > days) return undefined;
+  const zone = sign === undefined ? 'Z' : `${sign}${hours}:${minutes}`;
+  const date = new Date(`${year}-${month}-${day}T${time}${fraction.slice(0, 4)}${zone}`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
 export const MAX_PROMPT_CHARS = 100_000;
 export const MAX_METADATA_BYTES = 16 * 1024;
 
@@ -35,8 +55,8 @@ export const SubmitBody = v.strictObject({
     v.pipe(
       v.string(),
       v.isoTimestamp('must be an ISO-8601 timestamp with a time zone, like 2026-01-01T00:00:00Z'),
-      v.transform((s) => new Date(s)),
-      v.check((d) => !Number.isNaN(d.getTime()), 'is not a real date'),
+      v.check((s) => parseTimestamp(s) !== undefined, 'is not a real date'),
+      v.transform((s) => parseTimestamp(s)!),
     ),
   ),
   max_attempts: v.optional(int(1, 20), 3),
@@ -45,7 +65,7 @@ export const SubmitBody = v.strictObject({
     v.pipe(
       v.custom<Record<string, unknown>>(isPlainObject, 'must be a JSON object'),
       v.check(
-        (m) => JSON.stringify(m).length <= MAX_METADATA_BYTES,
+        (m) => Buffer.byteLength(JSON.stringify(m), 'utf8') <= MAX_METADATA_BYTES,
         `must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
       ),
     ),

@@ -18,7 +18,7 @@ import {
   taskList,
   taskRequestCancel,
 } from '../../shared/tasks/task-queries.ts';
-import { isPlainObject, SubmitBody } from './submit-schema.ts';
+import { isPlainObject, parseTimestamp, SubmitBody } from './submit-schema.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { parseTaskId } from './task-id.ts';
@@ -42,7 +42,8 @@ const STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as co
 const timestamp = v.pipe(
   v.string(),
   v.isoTimestamp('must be an ISO-8601 timestamp with a time zone'),
-  v.transform((s) => new Date(s)),
+  v.check((s) => parseTimestamp(s) !== undefined, 'is not a real date'),
+  v.transform((s) => parseTimestamp(s)!),
 );
 
 const ListQuery = v.strictObject({
@@ -71,6 +72,8 @@ const ListQuery = v.strictObject({
 
 /** Canonical JSON (sorted keys) so a replayed body hashes the same whatever its key order. */
 function canonical(value: unknown): string {
+  // A Date (a parsed run_at) has no own keys: hash the instant, or every run_at hashes alike.
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
