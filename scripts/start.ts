@@ -10,12 +10,13 @@ import { createPool } from '../shared/db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../shared/db/embedded-postgres.ts';
 import { migrateDatabase } from '../shared/db/migrate.ts';
 import { createLogger } from '../shared/logger.ts';
-import { loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
+import { keepRunningOnUnhandledRejection, loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
 import { startWorker } from '../worker/worker.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = loadConfigOrExit(process.env);
 const logger = createLogger('start', config.logLevel);
+keepRunningOnUnhandledRejection(logger);
 
 let embedded: EmbeddedDatabase | undefined;
 let connectionString = config.databaseUrl;

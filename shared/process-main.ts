@@ -3,6 +3,7 @@
  * prints one line and exits 1), and turn SIGTERM/SIGINT into one graceful stop.
  */
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import type { Logger } from './logger.ts';
 
 export function loadConfigOrExit(env: NodeJS.ProcessEnv): Config {
   try {
@@ -34,4 +35,17 @@ export function onShutdownSignal(stop: (signal: string) => Promise<void>): void 
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+}
+
+/**
+ * graphile-worker batches its job-completion writes in promises nobody awaits;
+ * when the database connection drops under one (pg_terminate_backend, a
+ * restart) the rejection would otherwise kill the worker and every task it
+ * runs. Task rows are safe either way (our writes are retried and fenced), so
+ * log it and keep running.
+ */
+export function keepRunningOnUnhandledRejection(logger: Logger): void {
+  process.on('unhandledRejection', (err) => {
+    logger.error({ err }, 'unhandled rejection (kept running)');
+  });
 }

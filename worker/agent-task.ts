@@ -40,6 +40,9 @@ export interface AgentTaskDeps {
   tools: ToolRunner;
 }
 
+/** How an attempt ended, before it is written: a final outcome, a retry, a shutdown requeue, or nothing (fenced). */
+type AttemptOutcome = Outcome | { status: 'retry'; failure: TaskFailure } | { status: 'fenced' } | { status: 'shutdown' };
+
 /** Thrown inside the loop when the task has moved on without this attempt. */
 class FencedOut extends Error {}
 
@@ -60,10 +63,10 @@ export function makeAgentTask(deps: AgentTaskDeps): Task {
 async function claim(deps: AgentTaskDeps, taskId: string, jobId: number): Promise<TaskRow | undefined> {
   const { db, logger } = deps;
   const workerId = deps.workerId();
-  const claimed = await taskClaim(db, { taskId, jobId, workerId });
+  const claimed = await withDbRetry(() => taskClaim(db, { taskId, jobId, workerId }));
   if (claimed) return claimed;
 
-  const row = await taskFindById(db, taskId);
+  const row = await withDbRetry(() => taskFindById(db, taskId));
   if (!row || row.status !== 'running' || row.job_id !== jobId) {
     logger.debug({ taskId, jobId, status: row?.status }, 'job no longer matches its task; skipping');
     return undefined;
@@ -73,16 +76,16 @@ async function claim(deps: AgentTaskDeps, taskId: string, jobId: number): Promis
   // dead and the job unlocked). This run is the next attempt.
   const lost: Attempt = { taskId, attempt: row.attempts };
   if (row.attempts >= row.max_attempts) {
-    await taskFinish(db, lost, { status: 'failed', error: workerLostError(row.worker_id) }, row.usage);
+    await withDbRetry(() => taskFinish(db, lost, { status: 'failed', error: workerLostError(row.worker_id) }, row.usage));
     return undefined;
   }
-  const taken = await taskTakeover(db, { taskId, jobId, workerId, previousAttempt: row.attempts });
+  const taken = await withDbRetry(() => taskTakeover(db, { taskId, jobId, workerId, previousAttempt: row.attempts }));
   if (taken) {
-    await appendEvent(db, {
+    await withDbRetry(() => appendEvent(db, {
       taskId,
       type: 'recovered',
       data: { reason: 'job re-run after its previous execution was lost', previous_worker: row.worker_id, attempt: taken.attempts },
-    });
+    }));
   }
   return taken;
 }
@@ -112,7 +115,7 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
     if (appended.cancelRequested) deps.attempts.abort(task.id, 'cancel');
   };
 
-  let outcome: Outcome | { status: 'retry'; failure: TaskFailure } | { status: 'fenced' } | { status: 'shutdown' };
+  let outcome: AttemptOutcome;
   try {
     const run = await runAgent(
       { prompt: task.input.prompt, config: task.config, usage },
@@ -124,8 +127,25 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
     outcome = classify(err, controller.signal, task, log);
   } finally {
     clearTimeout(timeout);
+  }
+  try {
+    await writeOutcome(deps, task, attempt, outcome, usage, log);
+  } finally {
+    // Only now: until the outcome is written, the heartbeat must not take this
+    // task for one its worker lost track of.
     deps.attempts.finish(task.id);
   }
+}
+
+async function writeOutcome(
+  deps: AgentTaskDeps,
+  task: TaskRow,
+  attempt: Attempt,
+  outcome: AttemptOutcome,
+  usage: TaskUsage,
+  log: Logger,
+): Promise<void> {
+  const { db } = deps;
 
   let written = true;
   switch (outcome.status) {
@@ -174,7 +194,7 @@ function classify(
   signal: AbortSignal,
   task: TaskRow,
   log: Logger,
-): Outcome | { status: 'retry'; failure: TaskFailure } | { status: 'fenced' } | { status: 'shutdown' } {
+): AttemptOutcome {
   const kind = abortKind(signal) ?? (err instanceof RunAbort ? err.kind : undefined);
   if (err instanceof FencedOut || kind === 'fenced') return { status: 'fenced' };
   if (kind === 'cancel') {

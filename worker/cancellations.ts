@@ -22,6 +22,10 @@ export class RunningAttempts {
     return this.byTask.size;
   }
 
+  taskIds(): string[] {
+    return [...this.byTask.keys()];
+  }
+
   /** Registers an attempt; its signal fires on cancel, shutdown, timeout or fencing. */
   start(taskId: string): AbortController {
     const controller = new AbortController();

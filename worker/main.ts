@@ -2,7 +2,7 @@
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
-import { loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
+import { keepRunningOnUnhandledRejection, loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
 import { startWorker } from './worker.ts';
 
 const config = loadConfigOrExit(process.env);
@@ -21,6 +21,7 @@ const pool = createPool({
   // graphile-worker's fetch/complete plus our event writes per running task
   max: Math.max(10, config.workerConcurrency + 5),
 });
+keepRunningOnUnhandledRejection(logger);
 const worker = await startWorker({ config, pool, connectionString, logger });
 onShutdownSignal(async () => {
   await worker.stop();

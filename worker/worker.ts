@@ -9,7 +9,7 @@ import { Logger as GraphileLogger, run, type Runner, type WorkerEvents } from 'g
 import type pg from 'pg';
 import type { ProviderName } from '../shared/catalog.ts';
 import type { Config } from '../shared/config.ts';
-import { createDb } from '../shared/db/database.ts';
+import { createDb, createPool } from '../shared/db/database.ts';
 import { NotificationListener } from '../shared/db/notification-listener.ts';
 import type { Logger } from '../shared/logger.ts';
 import { TaskFailure } from '../shared/tasks/task-error.ts';
@@ -110,7 +110,18 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   });
   if (!workerId) throw new Error('graphile-worker did not report its pool id');
 
-  const heartbeat = startHeartbeat({ db, config, logger, workerId });
+  const heartbeatPool = createPool({
+    connectionString: options.connectionString,
+    applicationName: 'agentq-worker-heartbeat',
+    max: 2,
+  });
+  const heartbeat = startHeartbeat({
+    db: createDb(heartbeatPool),
+    config,
+    logger,
+    workerId,
+    runningTaskIds: () => attempts.taskIds(),
+  });
   await heartbeat.start();
   logger.info(
     { workerId, concurrency: config.workerConcurrency, defaultProvider: config.defaultProvider },
@@ -133,6 +144,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         } finally {
           clearTimeout(grace);
           await heartbeat.stop();
+          await heartbeatPool.end();
           await listener.stop();
         }
         logger.info('worker stopped');

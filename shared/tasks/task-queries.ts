@@ -38,7 +38,13 @@ export const jobPriority = (priority: number) => -priority;
 // max_attempts governs retries, so the job gets a generous cap of its own.
 const JOB_MAX_ATTEMPTS = 25;
 
-async function addAgentJob(trx: Transaction<Database>, taskId: string, runAt: Date | null, priority: number) {
+/**
+ * Adds the task's next graphile-worker job and points the task at it. Every
+ * requeue gets a NEW job: graphile-worker deletes a job by id when a handler
+ * returns, even one that was unlocked and handed to another worker meanwhile,
+ * so a presumed-dead worker finishing late must never hold the task's only job.
+ */
+export async function addAgentJob(trx: Transaction<Database>, taskId: string, runAt: Date | null, priority: number) {
   const { rows } = await sql<{ id: number }>`
     SELECT (graphile_worker.add_job(
       'agent',
@@ -47,7 +53,9 @@ async function addAgentJob(trx: Transaction<Database>, taskId: string, runAt: Da
       max_attempts := ${JOB_MAX_ATTEMPTS}::int,
       priority := ${jobPriority(priority)}::int
     )).id AS id`.execute(trx);
-  return rows[0]!.id;
+  const jobId = rows[0]!.id;
+  await trx.updateTable('agentq.tasks').set({ job_id: jobId }).where('id', '=', taskId).execute();
+  return jobId;
 }
 
 /**
@@ -75,13 +83,8 @@ export async function taskInsertWithJob(db: Db, task: NewTask) {
       .returning('id')
       .executeTakeFirst();
     if (!inserted) return undefined;
-    const jobId = await addAgentJob(trx, task.id, task.runAt, task.priority);
-    return trx
-      .updateTable('agentq.tasks')
-      .set({ job_id: jobId })
-      .where('id', '=', task.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    await addAgentJob(trx, task.id, task.runAt, task.priority);
+    return trx.selectFrom('agentq.tasks').selectAll().where('id', '=', task.id).executeTakeFirstOrThrow();
   });
 }
 
@@ -262,8 +265,7 @@ export async function taskRequeue(
       .returning(['id', 'priority'])
       .executeTakeFirst();
     if (!row) return false;
-    const jobId = await addAgentJob(trx, row.id, requeue.runAt, row.priority);
-    await trx.updateTable('agentq.tasks').set({ job_id: jobId }).where('id', '=', row.id).execute();
+    await addAgentJob(trx, row.id, requeue.runAt, row.priority);
     await appendEvent(trx, { taskId: row.id, type: requeue.event, data: requeue.data });
     return true;
   });

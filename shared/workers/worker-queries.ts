@@ -3,9 +3,10 @@
  * graphile-worker alone would leave a crashed worker's jobs locked for 4 hours;
  * here a live worker notices the silence and hands the work back in seconds.
  */
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { appendEvent } from '../tasks/task-queries.ts';
+import type { Database } from '../db/schema.ts';
+import { addAgentJob, appendEvent } from '../tasks/task-queries.ts';
 
 export interface WorkerInfo {
   id: string;
@@ -33,47 +34,80 @@ export interface RecoveredTask {
   status: 'queued' | 'failed';
   worker_id: string | null;
   attempts: number;
+  priority: number;
+}
+
+// The statement that hands lost running tasks back: queued while attempts
+// remain (with a fresh run_at), failed with worker_lost otherwise.
+const LOST = (reason: string) => sql`
+  status = CASE WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
+  run_at = now(),
+  error = jsonb_build_object(
+    'code', 'worker_lost',
+    'message', 'the worker running this task (' || coalesce(t.worker_id, 'unknown') || ') ' || ${reason}::text,
+    'retryable', true)`;
+
+/** Gives each lost task a fresh job (when requeued) and its `recovered` event. */
+async function afterLost(trx: Transaction<Database>, tasks: RecoveredTask[], reason: string) {
+  for (const task of tasks) {
+    // A fresh job: the lost worker may still be alive, and graphile-worker
+    // deletes a job by id when its handler returns, whoever holds it by then.
+    if (task.status === 'queued') await addAgentJob(trx, task.id, null, task.priority);
+    await appendEvent(trx, {
+      taskId: task.id,
+      type: 'recovered',
+      data: { previous_worker: task.worker_id, attempt: task.attempts, outcome: task.status, reason },
+    });
+  }
 }
 
 /**
- * In one transaction: take the workers silent for longer than `deadAfterMs`
- * (SKIP LOCKED, so two live workers never recover the same one), requeue their
- * running tasks (or fail those out of attempts) with a `recovered` event,
- * unlock their graphile-worker jobs so they run again, and forget them.
- * Also sweeps running tasks whose worker row is already gone.
+ * In one transaction: take the workers (other than `selfId`) silent for longer
+ * than `deadAfterMs` (SKIP LOCKED, so two live workers never recover the same
+ * one), hand their running tasks back, unlock their graphile-worker jobs (which
+ * then find nothing to do), and forget them. Also sweeps running tasks whose
+ * worker row is already gone.
  */
-export async function workerRecoverDead(db: Db, deadAfterMs: number) {
+export async function workerRecoverDead(db: Db, deadAfterMs: number, selfId: string) {
   return db.transaction().execute(async (trx) => {
     const dead = await sql<{ id: string }>`
       SELECT id FROM agentq.workers
-      WHERE last_seen_at < now() - make_interval(secs => ${deadAfterMs / 1000})
+      WHERE last_seen_at < now() - make_interval(secs => ${deadAfterMs / 1000}) AND id <> ${selfId}
       FOR UPDATE SKIP LOCKED`.execute(trx);
     const deadIds = dead.rows.map((r) => r.id);
     const { rows: tasks } = await sql<RecoveredTask>`
-      UPDATE agentq.tasks t SET
-        status = CASE WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
-        run_at = now(),
-        error = jsonb_build_object(
-          'code', 'worker_lost',
-          'message', 'the worker running this task (' || coalesce(t.worker_id, 'unknown') || ') stopped answering',
-          'retryable', true)
-      WHERE t.status = 'running'
+      UPDATE agentq.tasks t SET ${LOST('stopped answering')}
+      WHERE t.status = 'running' AND t.worker_id IS DISTINCT FROM ${selfId}
         AND (t.worker_id = ANY(${deadIds}::text[])
              OR (t.updated_at < now() - make_interval(secs => ${deadAfterMs / 1000})
                  AND NOT EXISTS (SELECT 1 FROM agentq.workers w WHERE w.id = t.worker_id)))
-      RETURNING t.id, t.status, t.worker_id, t.attempts`.execute(trx);
-    for (const task of tasks) {
-      await appendEvent(trx, {
-        taskId: task.id,
-        type: 'recovered',
-        data: { previous_worker: task.worker_id, attempt: task.attempts, outcome: task.status },
-      });
-    }
+      RETURNING t.id, t.status, t.worker_id, t.attempts, t.priority`.execute(trx);
+    await afterLost(trx, tasks, 'worker stopped answering');
     const lostWorkers = [...new Set([...deadIds, ...tasks.map((t) => t.worker_id).filter((w): w is string => !!w)])];
     if (lostWorkers.length > 0) {
       await sql`SELECT graphile_worker.force_unlock_workers(${lostWorkers}::text[])`.execute(trx);
-      await trx.deleteFrom('agentq.workers').where('id', 'in', deadIds.length ? deadIds : ['']).execute();
     }
+    if (deadIds.length > 0) await trx.deleteFrom('agentq.workers').where('id', 'in', deadIds).execute();
     return { deadWorkers: deadIds, tasks };
+  });
+}
+
+/**
+ * A live worker's own orphans: tasks the database says this worker runs but
+ * that no attempt in this process is running (its handler gave up on a
+ * database error and graphile-worker could not record that either). Only
+ * rows untouched for `minAgeMs` count, so a task claimed a moment ago and not
+ * yet registered is left alone.
+ */
+export async function workerRecoverOrphans(db: Db, selfId: string, runningTaskIds: string[], minAgeMs: number) {
+  return db.transaction().execute(async (trx) => {
+    const { rows: tasks } = await sql<RecoveredTask>`
+      UPDATE agentq.tasks t SET ${LOST('lost track of it')}
+      WHERE t.status = 'running' AND t.worker_id = ${selfId}
+        AND NOT (t.id = ANY(${runningTaskIds}::uuid[]))
+        AND t.updated_at < now() - make_interval(secs => ${minAgeMs / 1000})
+      RETURNING t.id, t.status, t.worker_id, t.attempts, t.priority`.execute(trx);
+    await afterLost(trx, tasks, 'attempt lost by its own worker');
+    return tasks;
   });
 }

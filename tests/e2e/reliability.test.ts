@@ -63,6 +63,19 @@ async function statusEvents(taskId: string) {
   return rows;
 }
 
+/** What a failing fault test needs to be understood: task counts and the processes' warnings. */
+async function diagnose(): Promise<string> {
+  const { rows } = await sql<{ status: string; n: number }>`
+    SELECT status, count(*)::int AS n FROM agentq.tasks GROUP BY status`.execute(tdb.db);
+  const warnings = (p: AgentqProcess) =>
+    p.output().split('\n').filter((l) => /"level":[456]0|Error/.test(l)).slice(-20).map((l) => l.slice(0, 600)).join('\n');
+  return [
+    `tasks: ${JSON.stringify(rows)}`,
+    ...workers.map((w, i) => `worker ${i} (exit ${w.proc.exitCode}):\n${warnings(w)}`),
+    `api (exit ${api.proc.exitCode}):\n${warnings(api)}`,
+  ].join('\n');
+}
+
 async function eventTypes(taskId: string) {
   return (await client.events(taskId)).map((e) => e.type);
 }
@@ -221,7 +234,9 @@ describe('database faults', () => {
     await waitFor(async () => {
       const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM agentq.tasks WHERE status = 'completed'`.execute(tdb.db);
       return rows[0]!.n >= 20;
-    }, { what: 'some tasks to complete' });
+    }, { what: 'some tasks to complete' }).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await diagnose()}`);
+    });
     const { rows: killed } = await sql<{ pid: number }>`
       SELECT pid FROM pg_stat_activity
       WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'agentq-%'
@@ -231,16 +246,28 @@ describe('database faults', () => {
         AND application_name <> 'agentq-test'`.execute(tdb.db);
     expect(killed.length).toBeGreaterThan(3);
 
-    const polled: TaskJson = await longPoll;
-    const finalSlow = polled.status === 'completed' ? polled : await client.waitDone(slow.body.id, 60);
+    const everything = (async () => {
+      const polled: TaskJson = await longPoll;
+      const finalSlow = polled.status === 'completed' ? polled : await client.waitDone(slow.body.id, 60);
+      return { finalSlow, done: await Promise.all(submitted.map((s) => client.waitDone(s.body.id, 60))) };
+    })();
+    const { finalSlow, done } = await everything.catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await diagnose()}`);
+    });
     expect(finalSlow.status).toBe('completed');
-    const done = await Promise.all(submitted.map((s) => client.waitDone(s.body.id, 90)));
     const notCompleted = done.filter((t) => t.status !== 'completed');
-    expect(notCompleted.map((t) => [t.id, t.status, t.error?.code])).toEqual([]);
+    if (notCompleted.length > 0) {
+      const about = (p: AgentqProcess) =>
+        p.output().split('\n').filter((l) => notCompleted.some((t) => l.includes(t.id))).join('\n');
+      throw new Error(
+        `not completed: ${JSON.stringify(notCompleted.map((t) => [t.id, t.status, t.error?.code]))}\n` +
+          `${await diagnose()}\n${workers.map(about).join('\n')}`,
+      );
+    }
     for (const [i, t] of done.entries()) expect(t.result?.answer).toBe(`The answer is ${i + 1}.`);
     const { rows: twice } = await sql<{ task_id: string }>`
       SELECT task_id FROM agentq.task_events WHERE type = 'status' AND data->>'to' = 'completed'
       GROUP BY task_id HAVING count(*) > 1`.execute(tdb.db);
     expect(twice).toEqual([]);
-  });
+  }, 150_000);
 });
