@@ -8,7 +8,7 @@ import { startApi } from './server.ts';
 const config = loadConfigOrExit(process.env);
 const logger = createLogger('api', config.logLevel);
 const connectionString = requireDatabaseUrlOrExit();
-const pool = createPool({ connectionString, applicationName: 'agentq-api', max: 20 });
+const pool = createPool({ connectionString, applicationName: 'agentq-api', max: config.dbPoolMax });
 const api = await startApi({ config, pool, connectionString, logger });
 onShutdownSignal(async () => {
   await api.stop();

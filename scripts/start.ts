@@ -27,7 +27,8 @@ if (!connectionString) {
   connectionString = embedded.url;
 }
 
-const pool = createPool({ connectionString, applicationName: 'agentq', max: 20 + config.workerConcurrency });
+// One pool for the API and the worker in this process.
+const pool = createPool({ connectionString, applicationName: 'agentq', max: 2 * config.dbPoolMax });
 const { applied } = await migrateDatabase(pool);
 if (applied.length) logger.info({ applied }, 'migrations applied');
 const api = await startApi({ config, pool, connectionString, logger: logger.child({ component: 'api' }) });

@@ -61,6 +61,7 @@ const EnvSchema = v.object({
   AGENTQ_RETRY_BASE_MS: integer(0, 3_600_000, 2000),
   AGENTQ_RETRY_MAX_MS: integer(0, 86_400_000, 300_000),
   AGENTQ_PROVIDER_TIMEOUT_MS: integer(100, 3_600_000, 120_000),
+  AGENTQ_DB_POOL_MAX: integer(2, 1000, 10),
 });
 
 export interface Config {
@@ -103,6 +104,11 @@ export interface Config {
   retryMaxMs: number;
   /** Timeout of one provider HTTP request. Default 120 s. */
   providerTimeoutMs: number;
+  /**
+   * Postgres connections one process's pool may open. Default 10. Each process
+   * also holds one LISTEN connection, and a worker two for its heartbeat.
+   */
+  dbPoolMax: number;
 }
 
 export class ConfigError extends Error {
@@ -159,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     retryBaseMs: e.AGENTQ_RETRY_BASE_MS,
     retryMaxMs: e.AGENTQ_RETRY_MAX_MS,
     providerTimeoutMs: e.AGENTQ_PROVIDER_TIMEOUT_MS,
+    dbPoolMax: e.AGENTQ_DB_POOL_MAX,
   };
 }
 

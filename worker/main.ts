@@ -15,12 +15,7 @@ try {
   process.exit(1);
 }
 if (config.defaultProvider === 'offline') logger.warn(config.defaultProviderReason);
-const pool = createPool({
-  connectionString,
-  applicationName: 'agentq-worker',
-  // graphile-worker's fetch/complete plus our event writes per running task
-  max: Math.max(10, config.workerConcurrency + 5),
-});
+const pool = createPool({ connectionString, applicationName: 'agentq-worker', max: config.dbPoolMax });
 keepRunningOnUnhandledRejection(logger);
 const worker = await startWorker({ config, pool, connectionString, logger });
 onShutdownSignal(async () => {

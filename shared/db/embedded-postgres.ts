@@ -59,6 +59,8 @@ export async function startEmbeddedPostgres(options: {
     authMethod: 'password',
     persistent: options.persistent,
     createPostgresUser: process.getuid?.() === 0,
+    // The test suite runs several APIs and workers at once.
+    postgresFlags: ['-c', 'max_connections=300'],
     onLog: (m: unknown) => options.log?.(String(m)),
     onError: (m: unknown) => options.log?.(String(m)),
   });

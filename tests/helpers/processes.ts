@@ -25,7 +25,9 @@ export interface AgentqProcess {
 function launch(entry: string, env: Record<string, string>): AgentqProcess {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // Small pools: several test files each run an API and workers against one
+    // Postgres (100 connections on a stock server).
+    env: { ...process.env, LOG_LEVEL: 'info', AGENTQ_DB_POOL_MAX: '4', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
