@@ -21,7 +21,8 @@ keepRunningOnUnhandledRejection(logger);
 let embedded: EmbeddedDatabase | undefined;
 let connectionString = config.databaseUrl;
 if (!connectionString) {
-  const dataDir = path.join(root, '.agentq', 'pg');
+  // AGENTQ_DATA_DIR moves it (the tests start `npm start` in a scratch directory).
+  const dataDir = path.join(process.env.AGENTQ_DATA_DIR ?? path.join(root, '.agentq'), 'pg');
   logger.info({ dataDir }, 'DATABASE_URL is not set: starting an embedded Postgres');
   embedded = await startEmbeddedPostgres({ dataDir, port: 54329, persistent: true });
   connectionString = embedded.url;

@@ -17,14 +17,20 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv): Config {
   }
 }
 
-/** Runs `stop` once on the first SIGTERM/SIGINT; a second signal exits at once. */
+/**
+ * Runs `stop` once on the first SIGTERM/SIGINT. A second signal forces an
+ * exit, unless it comes within a second of the first: under `npm start` one
+ * Ctrl-C arrives twice (from the terminal, and relayed by npm), and that must
+ * not cut the graceful stop short.
+ */
 export function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
-  let stopping = false;
+  let firstAt: number | undefined;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      process.exit(1);
+    if (firstAt !== undefined) {
+      if (Date.now() - firstAt > 1000) process.exit(1);
+      return;
     }
-    stopping = true;
+    firstAt = Date.now();
     stop(signal).then(
       () => process.exit(0),
       (err: unknown) => {

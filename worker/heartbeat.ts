@@ -7,6 +7,7 @@
  * next one.
  */
 import os from 'node:os';
+import { withDbRetry } from './with-db-retry.ts';
 import type { Config } from '../shared/config.ts';
 import type { Db } from '../shared/db/database.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -71,7 +72,7 @@ export function startHeartbeat(options: {
   return {
     /** The first beat, awaited, so the worker is registered before it takes jobs. */
     async start() {
-      await workerHeartbeat(db, info);
+      await withDbRetry(() => workerHeartbeat(db, info));
       current = tick();
       await current;
       schedule();

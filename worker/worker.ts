@@ -81,6 +81,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
 
   let workerId = '';
+  let stopping: Promise<void> | undefined;
   const events: WorkerEvents = new EventEmitter();
   events.on('pool:create', ({ workerPool }) => {
     workerId = workerPool.id;
@@ -95,7 +96,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     // only graphile-worker's own backstop, after ours.
     gracefulShutdownAbortTimeout: config.shutdownGraceMs + 5000,
     events,
-    logger: graphileLogger(logger),
+    logger: graphileLogger(logger, () => stopping !== undefined),
     taskList: {
       agent: makeAgentTask({
         db,
@@ -128,7 +129,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     'worker started',
   );
 
-  let stopping: Promise<void> | undefined;
   return {
     id: workerId,
     done: runner.promise.then(() => undefined),
@@ -155,10 +155,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 }
 
 /** graphile-worker's log lines, through our logger (its debug chatter at debug). */
-function graphileLogger(logger: Logger): GraphileLogger {
+function graphileLogger(logger: Logger, stopping: () => boolean): GraphileLogger {
   return new GraphileLogger((scope) => (level, message, meta) => {
     const fields = { scope: scope.label, ...(meta ?? {}) };
-    if (level === 'error') logger.error(fields, message);
+    // Once stopping, complaints about closing connections are expected (on
+    // Ctrl-C the terminal signals an embedded Postgres too): not errors.
+    if (level === 'error' && !stopping()) logger.error(fields, message);
+    else if (level === 'error') logger.warn(fields, message);
     else if (level === 'warning') logger.warn(fields, message);
     else if (level === 'info') logger.info(fields, message);
     else logger.debug(fields, message);

