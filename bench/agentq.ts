@@ -14,12 +14,14 @@ import { taskInsertWithJob } from '../shared/tasks/task-queries.ts';
 import { startWorker, type RunningWorker } from '../worker/worker.ts';
 import { httpClient, type HttpClient } from './http-client.ts';
 import { runConcurrently } from './measure.ts';
-import { workerPoolSize } from './raw.ts';
 
 const silent = createLogger('bench', 'silent');
 
-/** The real config loader over a fixed environment: offline provider, no logs, any free port. */
-export function benchConfig(databaseUrl: string, concurrency: number): Config {
+/**
+ * The real config loader over a fixed environment: offline provider, no logs,
+ * any free port, and the pool size the raw side gets too.
+ */
+export function benchConfig(databaseUrl: string, concurrency: number, poolMax: number): Config {
   // process.env is left out on purpose: a provider key there must not turn
   // the benchmark into a paid, network-bound run.
   return loadConfig({
@@ -30,6 +32,8 @@ export function benchConfig(databaseUrl: string, concurrency: number): Config {
     PORT: '0', // the OS picks a free port; startApi reports the URL
     AGENTQ_WORKER_CONCURRENCY: String(concurrency),
     AGENTQ_POLL_INTERVAL_MS: '1000',
+    // api/main.ts and worker/main.ts size their pools with this.
+    AGENTQ_DB_POOL_MAX: String(poolMax),
   });
 }
 
@@ -38,9 +42,6 @@ export function benchConfig(databaseUrl: string, concurrency: number): Config {
  * call and a second turn (2 LLM turns, 1 tool call, 9 events per task).
  */
 export const benchPrompt = (i: number) => `What is ${17 + (i % 83)} * ${23 + (i % 7)}?`;
-
-/** The same pool sizes as api/main.ts (20) and worker/main.ts. */
-export const apiPoolSize = 20;
 
 export interface ApiHandle {
   api: RunningApi;
@@ -56,7 +57,7 @@ export async function startBenchApi(
   const pool = createPool({
     connectionString: url,
     applicationName: 'agentq-bench-api',
-    max: apiPoolSize,
+    max: config.dbPoolMax,
   });
   let api: RunningApi;
   try {
@@ -86,7 +87,7 @@ export async function startBenchWorker(config: Config, url: string): Promise<Wor
   const pool = createPool({
     connectionString: url,
     applicationName: 'agentq-bench-worker',
-    max: workerPoolSize(config.workerConcurrency),
+    max: config.dbPoolMax,
   });
   let worker: RunningWorker;
   try {

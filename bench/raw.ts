@@ -18,9 +18,6 @@ export const benchGraphileLogger = new Logger(() => (level, message) => {
   if (level === 'error') process.stderr.write(`graphile-worker: ${message}\n`);
 });
 
-/** The pool size agentq's worker/main.ts gives a worker, so both sides get the same. */
-export const workerPoolSize = (concurrency: number) => Math.max(10, concurrency + 5);
-
 export function startRawRunner(
   pool: pg.Pool,
   concurrency: number,
@@ -36,12 +33,9 @@ export function startRawRunner(
   });
 }
 
-export function createRawWorkerPool(url: string, concurrency: number): pg.Pool {
-  return createPool({
-    connectionString: url,
-    applicationName: 'agentq-bench-raw-worker',
-    max: workerPoolSize(concurrency),
-  });
+/** `max` is the size agentq's pools get (AGENTQ_DB_POOL_MAX), so both sides have the same connections. */
+export function createRawWorkerPool(url: string, max: number): pg.Pool {
+  return createPool({ connectionString: url, applicationName: 'agentq-bench-raw-worker', max });
 }
 
 const ADD_JOB = `SELECT graphile_worker.add_job($1::text, json_build_object('i', $2::int))`;

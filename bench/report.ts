@@ -33,6 +33,8 @@ export interface BenchResults {
     tasks: number;
     concurrency: number;
     enqueue_clients: number;
+    /** Connections per pool, the same on both sides. */
+    pool_max: number;
     latency_samples: number;
     enqueue_warmup: number;
     latency_warmup: number;
@@ -42,6 +44,10 @@ export interface BenchResults {
   notes: string[];
 }
 
+/**
+ * One table row. `minRaw`: below it the raw value is within measurement noise
+ * (a phase that grew RSS by 0.01 MB), so no ratio is given (n/a; null in JSON).
+ */
 export function row(
   section: string,
   metric: string,
@@ -49,8 +55,10 @@ export function row(
   better: Row['better'],
   raw: number,
   agentq: number,
+  minRaw = 0,
 ): Row {
-  return { section, metric, unit, raw, agentq, ratio: agentq / raw, better };
+  const ratio = raw > minRaw ? agentq / raw : Number.NaN;
+  return { section, metric, unit, raw, agentq, ratio, better };
 }
 
 const group = (n: number, digits = 0) =>
@@ -82,9 +90,10 @@ export function renderTable(results: BenchResults): string {
     `agentq beside raw graphile-worker ${m.graphile_worker}: same run, same Postgres`,
     `machine    ${m.cpus} CPUs (${m.cpu_model}), ${m.platform}, Node ${m.node}, PostgreSQL ${m.postgres} (${m.postgres_source})`,
     `           load average ${m.load_average.start.toFixed(2)} at start, ${m.load_average.end.toFixed(2)} at end`,
-    `workload   ${p.tasks} tasks per system and phase, worker concurrency ${p.concurrency}, ${p.enqueue_clients} enqueue ` +
-      `clients, ${p.latency_samples} sequential latency samples; untimed warm-ups: ${p.enqueue_warmup} enqueues, ` +
-      `${p.latency_warmup} latency samples`,
+    `workload   ${p.tasks} tasks per system and phase, worker concurrency ${p.concurrency}, ` +
+      `${p.enqueue_clients} enqueue clients, ${p.pool_max} connections per pool,`,
+    `           ${p.latency_samples} sequential latency samples; untimed warm-ups: ` +
+      `${p.enqueue_warmup} enqueues, ${p.latency_warmup} latency samples`,
     '',
   ];
   const labelWidth = Math.max(...results.rows.map((r) => r.metric.length)) + 2;

@@ -111,6 +111,10 @@ const { TASKS, CONCURRENCY, ENQUEUE_CLIENTS, LATENCY_SAMPLES } = params;
 // are paid before the clock starts, the same for both systems.
 const ENQUEUE_WARMUP = Math.min(200, TASKS);
 const LATENCY_WARMUP = 10;
+// Every pool, on both sides (agentq's API and worker through AGENTQ_DB_POOL_MAX):
+// graphile-worker's fetch and completion plus the handlers' own statements,
+// with room to spare, so neither side waits for a connection.
+const POOL_MAX = Math.max(10, CONCURRENCY + 5);
 // Generous: a phase that stalls fails with a message instead of hanging.
 const PHASE_TIMEOUT_MS = 120_000 + TASKS * 50;
 // How often "is everything done?" is asked; it bounds the timing error.
@@ -186,9 +190,12 @@ class ClientPool {
   ) {}
 
   private open() {
-    // Same size as the API's pool, so both systems' clients get the same.
     this.current ??= (() => {
-      const pool = createPool({ connectionString: this.url, applicationName: this.name, max: 20 });
+      const pool = createPool({
+        connectionString: this.url,
+        applicationName: this.name,
+        max: POOL_MAX,
+      });
       return { pool, db: createDb(pool) };
     })();
     return this.current;
@@ -273,7 +280,7 @@ async function measureExecution(
 
 function startRaw(url: string, taskList: (pool: pg.Pool) => TaskList) {
   return async () => {
-    const pool = createRawWorkerPool(url, CONCURRENCY);
+    const pool = createRawWorkerPool(url, POOL_MAX);
     try {
       const runner = await startRawRunner(pool, CONCURRENCY, taskList(pool));
       return async () => {
@@ -320,7 +327,7 @@ async function main(): Promise<void> {
   const aqMonitor = await Monitor.connect(aqUrl);
   onCleanup('agentq monitor', () => aqMonitor.close());
   await createComparableSchema(rawClient.pool);
-  const config = benchConfig(aqUrl, CONCURRENCY);
+  const config = benchConfig(aqUrl, CONCURRENCY, POOL_MAX);
 
   // 1. Enqueue. Each timed run leaves its N jobs / tasks queued for phase 2,
   // except the no-HTTP one, which is purged so that the HTTP run starts equal.
@@ -396,7 +403,7 @@ async function main(): Promise<void> {
 
   // 3. Latency, one task at a time, worker idle and waiting.
   log('phase 3: latency (raw)');
-  const rawLatencyPool = createRawWorkerPool(rawUrl, CONCURRENCY);
+  const rawLatencyPool = createRawWorkerPool(rawUrl, POOL_MAX);
   const endRawLatencyPool = onCleanup('raw latency pool', () => rawLatencyPool.end());
   const rawLat = summarize(
     await rawLatency(rawClient.pool, rawLatencyPool, CONCURRENCY, LATENCY_SAMPLES, LATENCY_WARMUP),
@@ -456,6 +463,7 @@ async function main(): Promise<void> {
       'lower',
       mb(m.peakRssBytes - m.baselineRssBytes),
       mb(a.peakRssBytes - a.baselineRssBytes),
+      1, // RSS moves in page-sized steps; under 1 MB a ratio says nothing
     ),
     row(MEM, `peak heap used`, 'MB', 'lower', mb(m.peakHeapUsedBytes), mb(a.peakHeapUsedBytes)),
     row(
@@ -465,6 +473,7 @@ async function main(): Promise<void> {
       'lower',
       mb(m.peakHeapUsedBytes - m.baselineHeapUsedBytes),
       mb(a.peakHeapUsedBytes - a.baselineHeapUsedBytes),
+      1,
     ),
   ];
   const rows: Row[] = [
@@ -573,6 +582,7 @@ async function main(): Promise<void> {
       tasks: TASKS,
       concurrency: CONCURRENCY,
       enqueue_clients: ENQUEUE_CLIENTS,
+      pool_max: POOL_MAX,
       latency_samples: LATENCY_SAMPLES,
       enqueue_warmup: ENQUEUE_WARMUP,
       latency_warmup: LATENCY_WARMUP,
