@@ -51,9 +51,20 @@ export async function startApi(options: {
       logger.info('api stopping');
       shutdown.abort(); // long-polls answer now, streams end
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive sockets would hold close() open.
-        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        const http = server as unknown as {
+          closeIdleConnections(): void;
+          closeAllConnections(): void;
+        };
+        // In-flight requests finish; a keep-alive socket is closed as soon as it
+        // goes idle instead of lingering for its timeout; after 10 s, everything.
+        const idle = setInterval(() => http.closeIdleConnections(), 50);
+        const hard = setTimeout(() => http.closeAllConnections(), 10_000);
+        server.close(() => {
+          clearInterval(idle);
+          clearTimeout(hard);
+          resolve();
+        });
+        http.closeIdleConnections();
       });
       await listener.stop();
       logger.info('api stopped');

@@ -271,3 +271,38 @@ describe('database faults', () => {
     expect(twice).toEqual([]);
   }, 150_000);
 });
+
+describe('timeouts', () => {
+  it('aborts the in-flight request when an attempt runs past timeout_s, and records code timeout', async () => {
+    await worker();
+    const { body } = await client.submit({
+      input: { prompt: '[hang] Think forever. (timeout)' },
+      timeout_s: 1,
+      max_attempts: 1,
+    });
+    const done = await client.waitDone(body.id, 30);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'timeout', retryable: true });
+    await fake.waitFor((reqs) => reqs.some((r) => r.prompt.includes('(timeout)') && r.aborted));
+  });
+});
+
+describe('API shutdown', () => {
+  it('answers a waiting long-poll with the current state and exits 0 on SIGTERM', async () => {
+    const own = await startApiProcess(env);
+    const ownClient = apiClient(own.url);
+    const { body } = await ownClient.submit({ input: { prompt: 'queued while no worker runs (api shutdown)' } });
+    const poll = ownClient.get(body.id, 60);
+    // The long-poll is parked on the shared LISTEN connection; stop the server under it.
+    await waitFor(() => own.logs().length > 0, { what: 'api logs' });
+    const started = Date.now();
+    const exit = own.stop('SIGTERM');
+    const answered = await poll;
+    expect(answered.status).toBe('queued');
+    expect(await exit).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect((await ownClient.get(body.id).catch((e: Error) => e)) instanceof Error).toBe(true); // no longer listening
+    // The task it accepted is still there for the next API to serve.
+    expect((await client.get(body.id)).status).toBe('queued');
+  });
+});
