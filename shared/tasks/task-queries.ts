@@ -314,7 +314,14 @@ export async function appendAttemptEvent(
     )
     INSERT INTO agentq.task_events (task_id, seq, type, data)
     SELECT id, last_event_seq, ${event.type}, ${JSON.stringify(event.data)}::jsonb FROM t
-    RETURNING seq, (SELECT cancel_requested_at IS NOT NULL FROM t) AS cancel_requested`.execute(db);
+    RETURNING seq, (SELECT cancel_requested_at IS NOT NULL FROM t) AS cancel_requested,
+      -- Step events commit without waiting for the WAL flush: each carries a
+      -- NOTIFY, and Postgres serialises notifying commits server-wide, so a
+      -- synchronous flush per step made it the bottleneck (npm run bench). The
+      -- attempt's outcome is written synchronously, which flushes its earlier
+      -- events too; a Postgres crash can lose only a running attempt's latest
+      -- steps, and that attempt is recovered and run again anyway.
+      set_config('synchronous_commit', 'off', true) AS async_commit`.execute(db);
   const row = rows[0];
   return row ? { seq: row.seq, cancelRequested: row.cancel_requested } : undefined;
 }

@@ -24,8 +24,8 @@ export type ToolOutcome = { ok: true; output: unknown } | { ok: false; error: st
 /**
  * The tool as a model sees it. `parameters` is a plain JSON Schema object
  * (`type`, `properties`, `required`, `additionalProperties: false`, no
- * `$schema`), the shape OpenAI-compatible servers accept; Gemini wants it
- * passed through `toGeminiSchema` first.
+ * `$schema`), the shape OpenAI-compatible servers accept; the Gemini provider
+ * converts it to Gemini's schema subset itself (worker/providers/google.ts).
  */
 export function toolDefinition(tool: Tool): ToolDefinition {
   const { $schema: _ignored, ...schema } = toJsonSchema(tool.schema, {
@@ -39,48 +39,6 @@ export function toolDefinition(tool: Tool): ToolDefinition {
     description: tool.description,
     parameters: { ...schema, required: schema.required ?? [], additionalProperties: false },
   };
-}
-
-/** The JSON Schema keywords Gemini's function declarations accept (an OpenAPI 3.0 subset). */
-const GEMINI_KEYWORDS = new Set([
-  'type',
-  'description',
-  'nullable',
-  'enum',
-  'items',
-  'properties',
-  'required',
-  'minItems',
-  'maxItems',
-]);
-
-/**
- * Drops the keywords Gemini rejects with a 400 (`additionalProperties`,
- * `$schema`, `minLength`, `format: "uri"`, …) and turns `const` into a
- * one-value `enum`. The constraints dropped here are still enforced by
- * `validateToolArguments`, so the model hears about them if it breaks one.
- */
-export function toGeminiSchema(schema: JsonSchema): JsonSchema {
-  const out: JsonSchema = {};
-  for (const [key, value] of Object.entries(schema)) {
-    if (key === 'const') out.enum = [value];
-    else if (!GEMINI_KEYWORDS.has(key)) continue;
-    else if (key === 'properties' && isObject(value)) {
-      out.properties = Object.fromEntries(
-        Object.entries(value).map(([name, sub]) => [
-          name,
-          isObject(sub) ? toGeminiSchema(sub) : sub,
-        ]),
-      );
-    } else if (key === 'items' && isObject(value)) out.items = toGeminiSchema(value);
-    else if (key === 'required' && Array.isArray(value) && value.length === 0) continue;
-    else out[key] = value;
-  }
-  return out;
-}
-
-function isObject(value: unknown): value is JsonSchema {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Checks arguments against the tool's schema; the message names each bad field. */
