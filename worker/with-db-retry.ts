@@ -4,14 +4,7 @@
  * backoff ride out the blip. Only connection-class errors are retried; a
  * statement's own error is thrown at once.
  */
-const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '53300', 'ECONNREFUSED', 'ECONNRESET']);
-
-export function isConnectionError(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  if (typeof e?.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
-  const message = String(e?.message ?? '');
-  return /Connection terminated|connection error|timeout exceeded when trying to connect|Client has encountered/i.test(message);
-}
+import { isConnectionError } from '../shared/db/connection-errors.ts';
 
 export async function withDbRetry<T>(fn: () => Promise<T>, signal?: AbortSignal, tries = 8): Promise<T> {
   for (let i = 1; ; i++) {

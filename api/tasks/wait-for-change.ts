@@ -4,6 +4,7 @@
  * notification may have been missed), after `timeoutMs`, or on abort. The
  * caller re-reads the committed row afterwards; a notification is only a hint.
  */
+import { isConnectionError } from '../../shared/db/connection-errors.ts';
 import type { NotificationListener } from '../../shared/db/notification-listener.ts';
 
 // Belt and braces: even a listener that is silently stuck cannot hold a waiter
@@ -53,10 +54,18 @@ export async function readUntil<T>(
   for (;;) {
     const remaining = deadline - Date.now();
     const wait = waitForChange(listener, channels, key, remaining, signal);
-    const value = await read().catch((err: unknown) => {
+    let value: T;
+    try {
+      value = await read();
+    } catch (err) {
       wait.cancel();
-      throw err;
-    });
+      // The database went away under a waiting request (a restart, a killed
+      // connection): keep waiting for it to come back until the deadline,
+      // rather than failing a long-poll that has time left.
+      if (!isConnectionError(err) || deadline - Date.now() < 500 || signal.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
     if (isDone(value) || remaining <= 0 || signal.aborted) {
       wait.cancel();
       return value;
