@@ -14,7 +14,9 @@ import { taskRoutes } from './tasks/task-routes.ts';
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.onError(makeErrorHandler(deps.logger));
-  app.notFound((c) => c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404));
+  app.notFound((c) =>
+    c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404),
+  );
 
   app.route('/', healthRoutes(deps));
 
@@ -25,7 +27,11 @@ export function createApp(deps: AppDeps): Hono {
     bodyLimit({
       maxSize: deps.config.bodyLimitBytes,
       onError: () => {
-        throw new ApiError(413, 'payload_too_large', `request body is larger than ${deps.config.bodyLimitBytes} bytes`);
+        throw new ApiError(
+          413,
+          'payload_too_large',
+          `request body is larger than ${deps.config.bodyLimitBytes} bytes`,
+        );
       },
     }),
   );

@@ -10,7 +10,8 @@ export function healthRoutes(deps: AppDeps) {
     if (deps.shutdownSignal.aborted) return c.json({ status: 'shutting_down' }, 503);
     try {
       const pending = await pendingMigrations(deps.pool);
-      if (pending.length > 0) return c.json({ status: 'not_ready', pending_migrations: pending }, 503);
+      if (pending.length > 0)
+        return c.json({ status: 'not_ready', pending_migrations: pending }, 503);
       return c.json({ status: 'ready' });
     } catch (err) {
       return c.json({ status: 'not_ready', reason: (err as Error).message }, 503);

@@ -19,9 +19,17 @@ const BY_SQLSTATE: Record<string, Mapped> = {
   '23514': { status: 409, code: 'conflict', message: 'the task changed concurrently; retry' },
   // invalid_text_representation / untranslatable_character: input the API failed to screen
   '22P02': { status: 400, code: 'invalid_request', message: 'a value could not be stored' },
-  '22P05': { status: 400, code: 'invalid_request', message: 'a string contains a character Postgres cannot store' },
+  '22P05': {
+    status: 400,
+    code: 'invalid_request',
+    message: 'a string contains a character Postgres cannot store',
+  },
   // too_many_connections: say so, it is the one connection error an operator can act on
-  '53300': { status: 503, code: 'unavailable', message: 'the database is out of connections; retry' },
+  '53300': {
+    status: 503,
+    code: 'unavailable',
+    message: 'the database is out of connections; retry',
+  },
 };
 
 export function httpErrorFromPg(err: unknown): Mapped | undefined {
@@ -29,6 +37,7 @@ export function httpErrorFromPg(err: unknown): Mapped | undefined {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && code in BY_SQLSTATE) return BY_SQLSTATE[code];
   // Postgres restarting, a backend killed, a socket dropped: retry later.
-  if (isConnectionError(err)) return { status: 503, code: 'unavailable', message: 'database unavailable; retry' };
+  if (isConnectionError(err))
+    return { status: 503, code: 'unavailable', message: 'database unavailable; retry' };
   return undefined;
 }

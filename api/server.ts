@@ -31,17 +31,29 @@ export async function startApi(options: {
   });
   await listener.start();
   const shutdown = new AbortController();
-  const app = createApp({ db: createDb(pool), pool, config, logger, listener, shutdownSignal: shutdown.signal });
+  const app = createApp({
+    db: createDb(pool),
+    pool,
+    config,
+    logger,
+    listener,
+    shutdownSignal: shutdown.signal,
+  });
 
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+      resolve(s),
+    );
     s.once('error', reject);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   if (config.apiTokens.length === 0) {
-    logger.warn({ url }, 'AGENTQ_API_TOKENS is not set: the API is open, so it listens on loopback only');
+    logger.warn(
+      { url },
+      'AGENTQ_API_TOKENS is not set: the API is open, so it listens on loopback only',
+    );
   }
   logger.info({ url }, 'api listening');
 

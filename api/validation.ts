@@ -24,7 +24,10 @@ function describe(issue: v.BaseIssue<unknown>): IssueDetail {
     return { field, message: `${field} is required` };
   }
   if (issue.kind === 'schema' && !issue.message.startsWith('must')) {
-    return { field, message: `${field || 'body'}: expected ${issue.expected}, got ${issue.received}` };
+    return {
+      field,
+      message: `${field || 'body'}: expected ${issue.expected}, got ${issue.received}`,
+    };
   }
   return { field, message: `${field || 'body'}: ${issue.message}` };
 }
@@ -46,7 +49,8 @@ export function queryObject(url: string): Record<string, string> {
   const params = new URL(url).searchParams;
   const out: Record<string, string> = {};
   for (const [key, value] of params) {
-    if (key in out) throw new ApiError(400, 'invalid_request', `query parameter "${key}" is repeated`);
+    if (key in out)
+      throw new ApiError(400, 'invalid_request', `query parameter "${key}" is repeated`);
     out[key] = value;
   }
   return out;
@@ -60,16 +64,24 @@ const MAX_DEPTH = 32;
  * recursion to overflow), so they are a 400 naming the field, not a 500.
  */
 export function assertStorableJson(value: unknown, root = 'body'): void {
-  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: root, depth: 0 }];
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [
+    { value, path: root, depth: 0 },
+  ];
   while (stack.length > 0) {
     const item = stack.pop()!;
     if (item.depth > MAX_DEPTH) {
-      throw new ApiError(400, 'invalid_request', `${item.path}: nested deeper than ${MAX_DEPTH} levels`);
+      throw new ApiError(
+        400,
+        'invalid_request',
+        `${item.path}: nested deeper than ${MAX_DEPTH} levels`,
+      );
     }
     if (typeof item.value === 'string') {
       checkString(item.value, item.path);
     } else if (Array.isArray(item.value)) {
-      item.value.forEach((v, i) => stack.push({ value: v, path: `${item.path}.${i}`, depth: item.depth + 1 }));
+      item.value.forEach((v, i) =>
+        stack.push({ value: v, path: `${item.path}.${i}`, depth: item.depth + 1 }),
+      );
     } else if (item.value !== null && typeof item.value === 'object') {
       for (const [k, v] of Object.entries(item.value)) {
         checkString(k, `${item.path} (a key)`);
@@ -81,7 +93,11 @@ export function assertStorableJson(value: unknown, root = 'body'): void {
 
 function checkString(s: string, path: string): void {
   if (s.includes('\u0000')) {
-    throw new ApiError(400, 'invalid_request', `${path}: contains a NUL character (\\u0000), which cannot be stored`);
+    throw new ApiError(
+      400,
+      'invalid_request',
+      `${path}: contains a NUL character (\\u0000), which cannot be stored`,
+    );
   }
   if (!s.isWellFormed()) {
     throw new ApiError(400, 'invalid_request', `${path}: contains an unpaired UTF-16 surrogate`);

@@ -23,14 +23,20 @@ const doc = parse(readFileSync(file, 'utf8'), { merge: true }) as {
 const problems: string[] = [];
 const services = doc.services ?? {};
 if (Object.keys(services).length === 0) problems.push('no services');
-const conditions = new Set(['service_started', 'service_healthy', 'service_completed_successfully']);
+const conditions = new Set([
+  'service_started',
+  'service_healthy',
+  'service_completed_successfully',
+]);
 for (const [name, s] of Object.entries(services)) {
   if (!s.image) problems.push(`${name}: no image`);
   const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
-  for (const dep of deps) if (!(dep in services)) problems.push(`${name}: depends_on unknown service ${dep}`);
+  for (const dep of deps)
+    if (!(dep in services)) problems.push(`${name}: depends_on unknown service ${dep}`);
   if (!Array.isArray(s.depends_on)) {
     for (const [dep, v] of Object.entries(s.depends_on ?? {})) {
-      if (v.condition && !conditions.has(v.condition)) problems.push(`${name}: bad condition for ${dep}`);
+      if (v.condition && !conditions.has(v.condition))
+        problems.push(`${name}: bad condition for ${dep}`);
     }
   }
   for (const volume of s.volumes ?? []) {

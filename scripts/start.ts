@@ -10,7 +10,11 @@ import { createPool } from '../shared/db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../shared/db/embedded-postgres.ts';
 import { migrateDatabase } from '../shared/db/migrate.ts';
 import { createLogger } from '../shared/logger.ts';
-import { keepRunningOnUnhandledRejection, loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
+import {
+  keepRunningOnUnhandledRejection,
+  loadConfigOrExit,
+  onShutdownSignal,
+} from '../shared/process-main.ts';
 import { startWorker } from '../worker/worker.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,15 +36,27 @@ if (!connectionString) {
 const pool = createPool({ connectionString, applicationName: 'agentq', max: 2 * config.dbPoolMax });
 const { applied } = await migrateDatabase(pool);
 if (applied.length) logger.info({ applied }, 'migrations applied');
-const api = await startApi({ config, pool, connectionString, logger: logger.child({ component: 'api' }) });
-const worker = await startWorker({ config, pool, connectionString, logger: logger.child({ component: 'worker' }) });
+const api = await startApi({
+  config,
+  pool,
+  connectionString,
+  logger: logger.child({ component: 'api' }),
+});
+const worker = await startWorker({
+  config,
+  pool,
+  connectionString,
+  logger: logger.child({ component: 'worker' }),
+});
 
 const auth = config.apiTokens.length ? ` -H 'Authorization: Bearer <token>'` : '';
 process.stdout.write(
   [
     '',
     `agentq is running at ${api.url}` +
-      (config.defaultProvider === 'offline' ? '  (provider: offline demo — set OPENAI_API_KEY or GOOGLE_API_KEY for a real model)' : `  (default provider: ${config.defaultProvider})`),
+      (config.defaultProvider === 'offline'
+        ? '  (provider: offline demo — set OPENAI_API_KEY or GOOGLE_API_KEY for a real model)'
+        : `  (default provider: ${config.defaultProvider})`),
     '',
     'Try it:',
     `  curl -s -X POST ${api.url}/v1/tasks${auth} -H 'Content-Type: application/json' \\`,

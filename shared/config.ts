@@ -44,7 +44,9 @@ const EnvSchema = v.object({
   HOST: optionalText,
   AGENTQ_API_TOKENS: list,
   AGENTQ_WORKER_CONCURRENCY: integer(1, 1000, 10),
-  AGENTQ_DEFAULT_PROVIDER: v.optional(v.picklist(PROVIDER_NAMES, `must be one of ${PROVIDER_NAMES.join(', ')}`)),
+  AGENTQ_DEFAULT_PROVIDER: v.optional(
+    v.picklist(PROVIDER_NAMES, `must be one of ${PROVIDER_NAMES.join(', ')}`),
+  ),
   AGENTQ_DEFAULT_MODEL: optionalText,
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: urlText,
@@ -187,7 +189,9 @@ function isLoopback(host: string): boolean {
 /** The database URL, or a ConfigError naming DATABASE_URL (api and worker need one). */
 export function requireDatabaseUrl(config: Config): string {
   if (!config.databaseUrl) {
-    throw new ConfigError('invalid DATABASE_URL: not set (npm start provides an embedded Postgres)');
+    throw new ConfigError(
+      'invalid DATABASE_URL: not set (npm start provides an embedded Postgres)',
+    );
   }
   return config.databaseUrl;
 }

@@ -12,16 +12,15 @@ import type { Logger } from '../shared/logger.ts';
 import { TaskFailure, type TaskError } from '../shared/tasks/task-error.ts';
 import {
   appendAttemptEvent,
-  appendEvent,
   taskClaim,
-  taskFindById,
   taskFinish,
   taskRequeue,
   taskTakeover,
   type Attempt,
   type Outcome,
-  type TaskRow,
-} from '../shared/tasks/task-queries.ts';
+} from '../shared/tasks/attempt-queries.ts';
+import { appendEvent } from '../shared/tasks/event-queries.ts';
+import { taskFindById, type TaskRow } from '../shared/tasks/task-queries.ts';
 import { abortKind, RunAbort } from './agent/run-abort.ts';
 import { runAgent, type ToolRunner } from './agent/run-agent.ts';
 import type { RunningAttempts } from './cancellations.ts';
@@ -41,7 +40,11 @@ export interface AgentTaskDeps {
 }
 
 /** How an attempt ended, before it is written: a final outcome, a retry, a shutdown requeue, or nothing (fenced). */
-type AttemptOutcome = Outcome | { status: 'retry'; failure: TaskFailure } | { status: 'fenced' } | { status: 'shutdown' };
+type AttemptOutcome =
+  | Outcome
+  | { status: 'retry'; failure: TaskFailure }
+  | { status: 'fenced' }
+  | { status: 'shutdown' };
 
 /** Thrown inside the loop when the task has moved on without this attempt. */
 class FencedOut extends Error {}
@@ -60,7 +63,11 @@ export function makeAgentTask(deps: AgentTaskDeps): Task {
   };
 }
 
-async function claim(deps: AgentTaskDeps, taskId: string, jobId: number): Promise<TaskRow | undefined> {
+async function claim(
+  deps: AgentTaskDeps,
+  taskId: string,
+  jobId: number,
+): Promise<TaskRow | undefined> {
   const { db, logger } = deps;
   const workerId = deps.workerId();
   const claimed = await withDbRetry(() => taskClaim(db, { taskId, jobId, workerId }));
@@ -68,7 +75,10 @@ async function claim(deps: AgentTaskDeps, taskId: string, jobId: number): Promis
 
   const row = await withDbRetry(() => taskFindById(db, taskId));
   if (!row || row.status !== 'running' || row.job_id !== jobId) {
-    logger.debug({ taskId, jobId, status: row?.status }, 'job no longer matches its task; skipping');
+    logger.debug(
+      { taskId, jobId, status: row?.status },
+      'job no longer matches its task; skipping',
+    );
     return undefined;
   }
   // The same job is running again while the task still says running: the
@@ -76,16 +86,26 @@ async function claim(deps: AgentTaskDeps, taskId: string, jobId: number): Promis
   // dead and the job unlocked). This run is the next attempt.
   const lost: Attempt = { taskId, attempt: row.attempts };
   if (row.attempts >= row.max_attempts) {
-    await withDbRetry(() => taskFinish(db, lost, { status: 'failed', error: workerLostError(row.worker_id) }, row.usage));
+    await withDbRetry(() =>
+      taskFinish(db, lost, { status: 'failed', error: workerLostError(row.worker_id) }, row.usage),
+    );
     return undefined;
   }
-  const taken = await withDbRetry(() => taskTakeover(db, { taskId, jobId, workerId, previousAttempt: row.attempts }));
+  const taken = await withDbRetry(() =>
+    taskTakeover(db, { taskId, jobId, workerId, previousAttempt: row.attempts }),
+  );
   if (taken) {
-    await withDbRetry(() => appendEvent(db, {
-      taskId,
-      type: 'recovered',
-      data: { reason: 'job re-run after its previous execution was lost', previous_worker: row.worker_id, attempt: taken.attempts },
-    }));
+    await withDbRetry(() =>
+      appendEvent(db, {
+        taskId,
+        type: 'recovered',
+        data: {
+          reason: 'job re-run after its previous execution was lost',
+          previous_worker: row.worker_id,
+          attempt: taken.attempts,
+        },
+      }),
+    );
   }
   return taken;
 }
@@ -105,9 +125,16 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
   let usage: TaskUsage = task.usage;
 
-  const record = async (type: Parameters<typeof appendAttemptEvent>[2]['type'], data: Record<string, unknown>, u?: TaskUsage) => {
+  const record = async (
+    type: Parameters<typeof appendAttemptEvent>[2]['type'],
+    data: Record<string, unknown>,
+    u?: TaskUsage,
+  ) => {
     if (u) usage = { ...u };
-    const appended = await withDbRetry(() => appendAttemptEvent(db, attempt, { type, data }, u), controller.signal);
+    const appended = await withDbRetry(
+      () => appendAttemptEvent(db, attempt, { type, data }, u),
+      controller.signal,
+    );
     if (!appended) {
       deps.attempts.abort(task.id, 'fenced');
       throw new FencedOut();
@@ -119,7 +146,12 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   try {
     const run = await runAgent(
       { prompt: task.input.prompt, config: task.config, usage },
-      { provider: deps.provider(task.config.provider), tools: deps.tools, record, signal: controller.signal },
+      {
+        provider: deps.provider(task.config.provider),
+        tools: deps.tools,
+        record,
+        signal: controller.signal,
+      },
     );
     usage = run.usage;
     outcome = { status: 'completed', result: { answer: run.answer } };
@@ -155,11 +187,20 @@ async function writeOutcome(
     case 'shutdown':
       written = await withDbRetry(() =>
         taskRequeue(db, attempt, {
-          error: { code: 'worker_lost', message: 'the worker shut down during this attempt', retryable: true },
+          error: {
+            code: 'worker_lost',
+            message: 'the worker shut down during this attempt',
+            retryable: true,
+          },
           runAt: new Date(),
           usage,
           event: 'retry',
-          data: { attempt: task.attempts, reason: 'worker shutdown', delay_ms: 0, counts_as_attempt: false },
+          data: {
+            attempt: task.attempts,
+            reason: 'worker shutdown',
+            delay_ms: 0,
+            counts_as_attempt: false,
+          },
           refundAttempt: true,
         }),
       );
@@ -177,7 +218,12 @@ async function writeOutcome(
           runAt,
           usage,
           event: 'retry',
-          data: { attempt: task.attempts, error, delay_ms: delay, next_run_at: runAt.toISOString() },
+          data: {
+            attempt: task.attempts,
+            error,
+            delay_ms: delay,
+            next_run_at: runAt.toISOString(),
+          },
         }),
       );
       break;
@@ -185,30 +231,38 @@ async function writeOutcome(
     default:
       written = await withDbRetry(() => taskFinish(db, attempt, outcome, usage));
   }
-  if (!written) log.warn({ outcome: outcome.status }, 'outcome refused: the task moved on without this attempt');
+  if (!written)
+    log.warn(
+      { outcome: outcome.status },
+      'outcome refused: the task moved on without this attempt',
+    );
   else log.info({ outcome: outcome.status }, 'attempt finished');
 }
 
-function classify(
-  err: unknown,
-  signal: AbortSignal,
-  task: TaskRow,
-  log: Logger,
-): AttemptOutcome {
+function classify(err: unknown, signal: AbortSignal, task: TaskRow, log: Logger): AttemptOutcome {
   const kind = abortKind(signal) ?? (err instanceof RunAbort ? err.kind : undefined);
   if (err instanceof FencedOut || kind === 'fenced') return { status: 'fenced' };
   if (kind === 'cancel') {
-    return { status: 'cancelled', error: { code: 'cancelled', message: 'cancelled by request', retryable: false } };
+    return {
+      status: 'cancelled',
+      error: { code: 'cancelled', message: 'cancelled by request', retryable: false },
+    };
   }
   if (kind === 'shutdown') return { status: 'shutdown' };
   let failure: TaskFailure;
   if (kind === 'timeout') {
-    failure = new TaskFailure('timeout', `the attempt ran longer than timeout_s (${task.timeout_ms / 1000} s)`);
+    failure = new TaskFailure(
+      'timeout',
+      `the attempt ran longer than timeout_s (${task.timeout_ms / 1000} s)`,
+    );
   } else if (err instanceof TaskFailure) {
     failure = err;
   } else {
     log.error({ err }, 'unexpected error in the agent run');
-    failure = new TaskFailure('internal_error', `internal error: ${(err as Error)?.message ?? String(err)}`);
+    failure = new TaskFailure(
+      'internal_error',
+      `internal error: ${(err as Error)?.message ?? String(err)}`,
+    );
   }
   if (failure.retryable && task.attempts < task.max_attempts) return { status: 'retry', failure };
   return { status: 'failed', error: failure.toJSON() };

@@ -9,7 +9,10 @@ import type { NotificationListener } from '../shared/db/notification-listener.ts
 import { RunAbort, type AbortKind } from './agent/run-abort.ts';
 
 export class RunningAttempts {
-  private readonly byTask = new Map<string, { controller: AbortController; unsubscribe: () => void }>();
+  private readonly byTask = new Map<
+    string,
+    { controller: AbortController; unsubscribe: () => void }
+  >();
 
   constructor(
     private readonly db: Db,

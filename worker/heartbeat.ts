@@ -50,13 +50,24 @@ export function startHeartbeat(options: {
       const recovered = await workerRecoverDead(db, config.workerDeadAfterMs, workerId);
       if (recovered.deadWorkers.length > 0 || recovered.tasks.length > 0) {
         logger.warn(
-          { deadWorkers: recovered.deadWorkers, tasks: recovered.tasks.map((t) => `${t.id}:${t.status}`) },
+          {
+            deadWorkers: recovered.deadWorkers,
+            tasks: recovered.tasks.map((t) => `${t.id}:${t.status}`),
+          },
           'recovered the tasks of workers that stopped answering',
         );
       }
-      const orphans = await workerRecoverOrphans(db, workerId, options.runningTaskIds(), ORPHAN_MIN_AGE_MS);
+      const orphans = await workerRecoverOrphans(
+        db,
+        workerId,
+        options.runningTaskIds(),
+        ORPHAN_MIN_AGE_MS,
+      );
       if (orphans.length > 0) {
-        logger.warn({ tasks: orphans.map((t) => `${t.id}:${t.status}`) }, 'handed back tasks this worker lost track of');
+        logger.warn(
+          { tasks: orphans.map((t) => `${t.id}:${t.status}`) },
+          'handed back tasks this worker lost track of',
+        );
       }
     } catch (err) {
       logger.warn({ err: (err as Error).message }, 'heartbeat failed; retrying on the next tick');

@@ -2,7 +2,11 @@
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
-import { keepRunningOnUnhandledRejection, loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
+import {
+  keepRunningOnUnhandledRejection,
+  loadConfigOrExit,
+  onShutdownSignal,
+} from '../shared/process-main.ts';
 import { startWorker } from './worker.ts';
 
 const config = loadConfigOrExit(process.env);
@@ -15,7 +19,11 @@ try {
   process.exit(1);
 }
 if (config.defaultProvider === 'offline') logger.warn(config.defaultProviderReason);
-const pool = createPool({ connectionString, applicationName: 'agentq-worker', max: config.dbPoolMax });
+const pool = createPool({
+  connectionString,
+  applicationName: 'agentq-worker',
+  max: config.dbPoolMax,
+});
 keepRunningOnUnhandledRejection(logger);
 const worker = await startWorker({ config, pool, connectionString, logger });
 onShutdownSignal(async () => {

@@ -6,7 +6,11 @@
  */
 import { isConnectionError } from '../shared/db/connection-errors.ts';
 
-export async function withDbRetry<T>(fn: () => Promise<T>, signal?: AbortSignal, tries = 8): Promise<T> {
+export async function withDbRetry<T>(
+  fn: () => Promise<T>,
+  signal?: AbortSignal,
+  tries = 8,
+): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();

@@ -42,7 +42,8 @@ function makeToolRunner(config: Config): ToolRunner {
     definitions(names) {
       return names.map((name) => {
         const tool = TOOLS[name as keyof typeof TOOLS];
-        if (!tool) throw new TaskFailure('invalid_config', `this worker has no tool named "${name}"`);
+        if (!tool)
+          throw new TaskFailure('invalid_config', `this worker has no tool named "${name}"`);
         return toolDefinition(tool);
       });
     },
@@ -136,7 +137,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       stopping ??= (async () => {
         logger.info({ running: attempts.size, graceMs: config.shutdownGraceMs }, 'worker stopping');
         const grace = setTimeout(() => {
-          if (attempts.size > 0) logger.warn({ running: attempts.size }, 'grace period over: requeueing running tasks');
+          if (attempts.size > 0)
+            logger.warn({ running: attempts.size }, 'grace period over: requeueing running tasks');
           attempts.abortAll('shutdown');
         }, config.shutdownGraceMs);
         try {

@@ -14,7 +14,8 @@ export function decodeCursor(cursor: string): string {
     if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) throw new Error('not base64url');
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
     if (
-      typeof parsed === 'object' && parsed !== null &&
+      typeof parsed === 'object' &&
+      parsed !== null &&
       (parsed as { v?: unknown }).v === 1 &&
       typeof (parsed as { id?: unknown }).id === 'string' &&
       UUID_RE.test((parsed as { id: string }).id)

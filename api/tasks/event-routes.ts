@@ -9,12 +9,13 @@ import * as v from 'valibot';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import { parseOr400, queryObject } from '../validation.ts';
-import { eventList, taskFindById } from '../../shared/tasks/task-queries.ts';
+import { eventList } from '../../shared/tasks/event-queries.ts';
+import { taskFindById } from '../../shared/tasks/task-queries.ts';
 import { parseTaskId } from './task-id.ts';
 import { isTerminal } from './task-json.ts';
 import { waitForChange } from './wait-for-change.ts';
 
-const count = (name: string, min: number, max: number) =>
+const count = (min: number, max: number) =>
   v.pipe(
     v.string(),
     v.regex(/^\d{1,9}$/, `must be a whole number from ${min} to ${max}`),
@@ -24,8 +25,8 @@ const count = (name: string, min: number, max: number) =>
   );
 
 const EventsQuery = v.strictObject({
-  after: v.optional(count('after', 0, 1_000_000_000), '0'),
-  limit: v.optional(count('limit', 1, 1000), '100'),
+  after: v.optional(count(0, 1_000_000_000), '0'),
+  limit: v.optional(count(1, 1000), '100'),
 });
 
 // SSE comments keep proxies from closing an idle stream.
@@ -56,7 +57,8 @@ export function eventRoutes(deps: AppDeps) {
     const lastEventId = c.req.header('last-event-id');
     let after = q.after;
     if (lastEventId !== undefined) {
-      if (!/^\d{1,9}$/.test(lastEventId)) throw new ApiError(400, 'invalid_request', 'Last-Event-ID must be an event seq');
+      if (!/^\d{1,9}$/.test(lastEventId))
+        throw new ApiError(400, 'invalid_request', 'Last-Event-ID must be an event seq');
       after = Number(lastEventId);
     }
     const stop = AbortSignal.any([c.req.raw.signal, deps.shutdownSignal]);
@@ -64,10 +66,20 @@ export function eventRoutes(deps: AppDeps) {
       let lastPing = Date.now();
       while (!stop.aborted && !stream.aborted) {
         // Subscribe before reading so an event committed in between still wakes us.
-        const wait = waitForChange(listener, ['agentq_event', 'agentq_task'], id, KEEPALIVE_MS, stop);
+        const wait = waitForChange(
+          listener,
+          ['agentq_event', 'agentq_task'],
+          id,
+          KEEPALIVE_MS,
+          stop,
+        );
         const events = await eventList(db, id, after, 500);
         for (const e of events) {
-          await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(eventJson(e)) });
+          await stream.writeSSE({
+            id: String(e.seq),
+            event: e.type,
+            data: JSON.stringify(eventJson(e)),
+          });
           after = e.seq;
         }
         if (events.length === 500) {

@@ -12,6 +12,10 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new ApiError(400, 'invalid_request', `the body is not valid JSON: ${(err as Error).message}`);
+    throw new ApiError(
+      400,
+      'invalid_request',
+      `the body is not valid JSON: ${(err as Error).message}`,
+    );
   }
 }

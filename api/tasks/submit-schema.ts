@@ -24,9 +24,13 @@ export const isPlainObject = (x: unknown): x is Record<string, unknown> =>
  * `0049-01-01 00:00:00Z` as the year 2049.
  */
 export function parseTimestamp(s: string): Date | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(?:Z| ?([+-])(\d{2}):?(\d{2})?)$/.exec(s);
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(?:Z| ?([+-])(\d{2}):?(\d{2})?)$/.exec(
+      s,
+    );
   if (!m) return undefined;
-  const [, year, month, day, time, fraction = '', sign, hours, minutes = '00'] = m as unknown as string[];
+  const [, year, month, day, time, fraction = '', sign, hours, minutes = '00'] =
+    m as unknown as string[];
   const y = Number(year);
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
   const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(month) - 1];
@@ -72,7 +76,11 @@ export const SubmitBody = v.strictObject({
     {},
   ),
   idempotency_key: v.optional(
-    v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(200, 'must be at most 200 characters')),
+    v.pipe(
+      v.string(),
+      v.minLength(1, 'must not be empty'),
+      v.maxLength(200, 'must be at most 200 characters'),
+    ),
   ),
 });
 export type SubmitBody = v.InferOutput<typeof SubmitBody>;

@@ -1,4 +1,5 @@
 /** A task row as the API shows it (DESIGN.md "Task JSON"); internal columns stay inside. */
+import { TERMINAL_STATUSES, type TaskStatus } from '../../shared/db/schema.ts';
 import type { TaskRow } from '../../shared/tasks/task-queries.ts';
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
@@ -29,5 +30,4 @@ export function taskJson(row: TaskRow) {
 }
 export type TaskJson = ReturnType<typeof taskJson>;
 
-export const isTerminal = (status: string) =>
-  status === 'completed' || status === 'failed' || status === 'cancelled';
+export const isTerminal = (status: TaskStatus) => TERMINAL_STATUSES.includes(status);

@@ -88,12 +88,21 @@ export function taskRoutes(deps: AppDeps) {
 
   app.post('/', async (c) => {
     const raw = await readJsonBody(c);
-    if (!isPlainObject(raw)) throw new ApiError(400, 'invalid_request', 'body: must be a JSON object');
+    if (!isPlainObject(raw))
+      throw new ApiError(400, 'invalid_request', 'body: must be a JSON object');
     assertStorableJson(raw);
     const body = parseOr400(SubmitBody, raw);
     const headerKey = c.req.header('idempotency-key');
-    if (headerKey !== undefined && body.idempotency_key !== undefined && headerKey !== body.idempotency_key) {
-      throw new ApiError(400, 'invalid_request', 'Idempotency-Key header and idempotency_key differ');
+    if (
+      headerKey !== undefined &&
+      body.idempotency_key !== undefined &&
+      headerKey !== body.idempotency_key
+    ) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        'Idempotency-Key header and idempotency_key differ',
+      );
     }
     const key = body.idempotency_key ?? headerKey ?? null;
     if (key !== null && (key.length === 0 || key.length > 200)) {
@@ -122,11 +131,17 @@ export function taskRoutes(deps: AppDeps) {
       return c.json(taskJson(task), 201);
     }
     const existing = await taskFindByIdempotencyKey(db, key!);
-    if (!existing) throw new ApiError(409, 'conflict', 'the idempotency key was released concurrently; retry');
+    if (!existing)
+      throw new ApiError(409, 'conflict', 'the idempotency key was released concurrently; retry');
     if (existing.request_hash !== requestHash) {
-      throw new ApiError(409, 'idempotency_conflict', 'this idempotency key was used with a different request', {
-        task_id: existing.id,
-      });
+      throw new ApiError(
+        409,
+        'idempotency_conflict',
+        'this idempotency key was used with a different request',
+        {
+          task_id: existing.id,
+        },
+      );
     }
     c.header('Location', `/v1/tasks/${existing.id}`);
     c.header('Idempotent-Replayed', 'true');
@@ -144,7 +159,10 @@ export function taskRoutes(deps: AppDeps) {
       limit: q.limit,
     });
     const last = rows.at(-1);
-    return c.json({ data: rows.map(taskJson), next_cursor: hasMore && last ? encodeCursor(last.id) : null });
+    return c.json({
+      data: rows.map(taskJson),
+      next_cursor: hasMore && last ? encodeCursor(last.id) : null,
+    });
   });
 
   app.get('/:id', async (c) => {
@@ -174,7 +192,9 @@ export function taskRoutes(deps: AppDeps) {
       if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
       if (row.status === 'cancelled') return c.json(taskJson(row), 200);
       if (isTerminal(row.status)) {
-        throw new ApiError(409, 'already_finished', `task ${id} is already ${row.status}`, { status: row.status });
+        throw new ApiError(409, 'already_finished', `task ${id} is already ${row.status}`, {
+          status: row.status,
+        });
       }
       if (row.status === 'queued') {
         const cancelled = await taskCancelQueued(db, id);

@@ -64,7 +64,10 @@ export async function migrateDatabase(
       await runMigrations({ pgPool: pool, logger: quietGraphileLogger });
       // The migrator keeps its bookkeeping tables in schema agentq.
       await client.query('CREATE SCHEMA IF NOT EXISTS agentq');
-      const { error, results } = await makeMigrator(pool, options.dir ?? MIGRATIONS_DIR).migrateToLatest();
+      const { error, results } = await makeMigrator(
+        pool,
+        options.dir ?? MIGRATIONS_DIR,
+      ).migrateToLatest();
       if (error) {
         const failed = results?.find((r) => r.status === 'Error');
         throw new Error(

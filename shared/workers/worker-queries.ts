@@ -6,7 +6,8 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
-import { addAgentJob, appendEvent } from '../tasks/task-queries.ts';
+import { appendEvent } from '../tasks/event-queries.ts';
+import { addAgentJob } from '../tasks/task-queries.ts';
 
 export interface WorkerInfo {
   id: string;
@@ -56,7 +57,12 @@ async function afterLost(trx: Transaction<Database>, tasks: RecoveredTask[], rea
     await appendEvent(trx, {
       taskId: task.id,
       type: 'recovered',
-      data: { previous_worker: task.worker_id, attempt: task.attempts, outcome: task.status, reason },
+      data: {
+        previous_worker: task.worker_id,
+        attempt: task.attempts,
+        outcome: task.status,
+        reason,
+      },
     });
   }
 }
@@ -83,11 +89,14 @@ export async function workerRecoverDead(db: Db, deadAfterMs: number, selfId: str
                  AND NOT EXISTS (SELECT 1 FROM agentq.workers w WHERE w.id = t.worker_id)))
       RETURNING t.id, t.status, t.worker_id, t.attempts, t.priority`.execute(trx);
     await afterLost(trx, tasks, 'worker stopped answering');
-    const lostWorkers = [...new Set([...deadIds, ...tasks.map((t) => t.worker_id).filter((w): w is string => !!w)])];
+    const lostWorkers = [
+      ...new Set([...deadIds, ...tasks.map((t) => t.worker_id).filter((w): w is string => !!w)]),
+    ];
     if (lostWorkers.length > 0) {
       await sql`SELECT graphile_worker.force_unlock_workers(${lostWorkers}::text[])`.execute(trx);
     }
-    if (deadIds.length > 0) await trx.deleteFrom('agentq.workers').where('id', 'in', deadIds).execute();
+    if (deadIds.length > 0)
+      await trx.deleteFrom('agentq.workers').where('id', 'in', deadIds).execute();
     return { deadWorkers: deadIds, tasks };
   });
 }
@@ -99,7 +108,12 @@ export async function workerRecoverDead(db: Db, deadAfterMs: number, selfId: str
  * rows untouched for `minAgeMs` count, so a task claimed a moment ago and not
  * yet registered is left alone.
  */
-export async function workerRecoverOrphans(db: Db, selfId: string, runningTaskIds: string[], minAgeMs: number) {
+export async function workerRecoverOrphans(
+  db: Db,
+  selfId: string,
+  runningTaskIds: string[],
+  minAgeMs: number,
+) {
   return db.transaction().execute(async (trx) => {
     const { rows: tasks } = await sql<RecoveredTask>`
       UPDATE agentq.tasks t SET ${LOST('lost track of it')}

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { errorOf, startTestApi } from '../helpers/api-harness.ts';
 import { testConfig } from '../helpers/test-config.ts';
-import { appendAttemptEvent, taskClaim, taskFinish } from '../../shared/tasks/task-queries.ts';
+import { appendAttemptEvent, taskClaim, taskFinish } from '../../shared/tasks/attempt-queries.ts';
 
 let tdb: TestDatabase;
 let api: Awaited<ReturnType<typeof startTestApi>>;
@@ -34,8 +34,16 @@ async function submit(body: Record<string, unknown> = {}): Promise<TaskJson> {
 }
 
 async function claim(id: string) {
-  const row = await tdb.db.selectFrom('agentq.tasks').select('job_id').where('id', '=', id).executeTakeFirstOrThrow();
-  const claimed = await taskClaim(tdb.db, { taskId: id, jobId: row.job_id!, workerId: 'pool-test' });
+  const row = await tdb.db
+    .selectFrom('agentq.tasks')
+    .select('job_id')
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
+  const claimed = await taskClaim(tdb.db, {
+    taskId: id,
+    jobId: row.job_id!,
+    workerId: 'pool-test',
+  });
   expect(claimed?.status).toBe('running');
   return { taskId: id, attempt: claimed!.attempts };
 }
@@ -51,7 +59,13 @@ describe('GET /v1/tasks/:id', () => {
     const missing = await api.get('/v1/tasks/0190a0a0-0000-7000-8000-000000000000');
     expect(missing.status).toBe(404);
     expect((await errorOf(missing)).code).toBe('not_found');
-    for (const bad of ['nope', '1', "1' OR '1'='1", '%00', '0190a0a0-0000-7000-8000-00000000000Z']) {
+    for (const bad of [
+      'nope',
+      '1',
+      "1' OR '1'='1",
+      '%00',
+      '0190a0a0-0000-7000-8000-00000000000Z',
+    ]) {
       const r = await api.get(`/v1/tasks/${encodeURIComponent(bad)}`);
       expect(r.status).toBe(400);
       expect((await errorOf(r)).code).toBe('invalid_id');
@@ -78,7 +92,11 @@ describe('GET /v1/tasks/:id', () => {
     const started = Date.now();
     const poll = api.get(`/v1/tasks/${task.id}?wait=20`);
     // Finish it a moment later, from "the worker".
-    setTimeout(() => void taskFinish(tdb.db, attempt, { status: 'completed', result: { answer: '42' } }, usage), 300);
+    setTimeout(
+      () =>
+        void taskFinish(tdb.db, attempt, { status: 'completed', result: { answer: '42' } }, usage),
+      300,
+    );
     const res = await poll;
     const elapsed = Date.now() - started;
     const body = (await res.json()) as TaskJson;
@@ -132,10 +150,16 @@ describe('GET /v1/tasks', () => {
     expect(page.data.length).toBeGreaterThan(0);
     expect(page.data.every((t) => t.status === 'cancelled')).toBe(true);
     expect(page.data.some((t) => t.id === a.id)).toBe(true);
-    const future = await api.get(`/v1/tasks?created_after=${encodeURIComponent('2999-01-01T00:00:00Z')}`);
+    const future = await api.get(
+      `/v1/tasks?created_after=${encodeURIComponent('2999-01-01T00:00:00Z')}`,
+    );
     expect(((await future.json()) as { data: unknown[] }).data).toEqual([]);
     const both = await api.get('/v1/tasks?status=queued,cancelled&limit=200');
-    expect(((await both.json()) as { data: TaskJson[] }).data.every((t) => ['queued', 'cancelled'].includes(t.status))).toBe(true);
+    expect(
+      ((await both.json()) as { data: TaskJson[] }).data.every((t) =>
+        ['queued', 'cancelled'].includes(t.status),
+      ),
+    ).toBe(true);
   });
 
   it.each([
@@ -166,7 +190,9 @@ describe('POST /v1/tasks/:id/cancel', () => {
     expect(body.status).toBe('cancelled');
     expect(body.error?.code).toBe('cancelled');
     const jobs = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE payload->>'task_id' = ${task.id}`.execute(tdb.db);
+      SELECT count(*)::int AS n FROM graphile_worker._private_jobs WHERE payload->>'task_id' = ${task.id}`.execute(
+      tdb.db,
+    );
     expect(jobs.rows[0]!.n).toBe(0);
     const again = await api.post(`/v1/tasks/${task.id}/cancel`, {});
     expect(again.status).toBe(200);
@@ -211,10 +237,17 @@ describe('GET /v1/tasks/:id/events', () => {
   it('pages the step log with after and limit', async () => {
     const task = await submit();
     const attempt = await claim(task.id);
-    for (let i = 0; i < 3; i++) await appendAttemptEvent(tdb.db, attempt, { type: 'message', data: { text: `m${i}` } });
+    for (let i = 0; i < 3; i++)
+      await appendAttemptEvent(tdb.db, attempt, { type: 'message', data: { text: `m${i}` } });
     const res = await api.get(`/v1/tasks/${task.id}/events?limit=2`);
-    const page = (await res.json()) as { data: { seq: number; type: string }[]; next_after: number };
-    expect(page.data.map((e) => [e.seq, e.type])).toEqual([[1, 'status'], [2, 'status']]);
+    const page = (await res.json()) as {
+      data: { seq: number; type: string }[];
+      next_after: number;
+    };
+    expect(page.data.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'status'],
+      [2, 'status'],
+    ]);
     const rest = await api.get(`/v1/tasks/${task.id}/events?after=${page.next_after}`);
     const restPage = (await rest.json()) as { data: { seq: number; type: string }[] };
     expect(restPage.data.map((e) => e.type)).toEqual(['message', 'message', 'message']);
@@ -224,7 +257,9 @@ describe('GET /v1/tasks/:id/events', () => {
   it('streams events as SSE and ends after the terminal status', async () => {
     const task = await submit();
     const attempt = await claim(task.id);
-    const res = await api.app.request(`/v1/tasks/${task.id}/events`, { headers: { accept: 'text/event-stream' } });
+    const res = await api.app.request(`/v1/tasks/${task.id}/events`, {
+      headers: { accept: 'text/event-stream' },
+    });
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     setTimeout(async () => {
       await appendAttemptEvent(tdb.db, attempt, { type: 'answer', data: { text: 'hi' } });
@@ -249,7 +284,9 @@ describe('GET /v1/tasks/:id/events', () => {
   });
 
   it('answers 404 for an unknown task and 400 for bad paging', async () => {
-    expect((await api.get('/v1/tasks/0190a0a0-0000-7000-8000-000000000000/events')).status).toBe(404);
+    expect((await api.get('/v1/tasks/0190a0a0-0000-7000-8000-000000000000/events')).status).toBe(
+      404,
+    );
     const task = await submit();
     expect((await api.get(`/v1/tasks/${task.id}/events?after=-1`)).status).toBe(400);
     expect((await api.get(`/v1/tasks/${task.id}/events?limit=100000`)).status).toBe(400);
@@ -274,14 +311,23 @@ describe('health, routing and auth', () => {
   });
 
   it('requires a bearer token on /v1 when tokens are configured', async () => {
-    const secured = await startTestApi(tdb, testConfig({ AGENTQ_API_TOKENS: 'token-one-123,token-two-456' }));
+    const secured = await startTestApi(
+      tdb,
+      testConfig({ AGENTQ_API_TOKENS: 'token-one-123,token-two-456' }),
+    );
     try {
       const none = await secured.get('/v1/tasks');
       expect(none.status).toBe(401);
       expect((await errorOf(none)).code).toBe('unauthorized');
-      expect((await secured.get('/v1/tasks', { authorization: 'Bearer wrong-token' })).status).toBe(401);
-      expect((await secured.get('/v1/tasks', { authorization: 'Bearer token-two-456' })).status).toBe(200);
-      expect((await secured.get('/v1/tasks', { authorization: 'Bearer token-one-123' })).status).toBe(200);
+      expect((await secured.get('/v1/tasks', { authorization: 'Bearer wrong-token' })).status).toBe(
+        401,
+      );
+      expect(
+        (await secured.get('/v1/tasks', { authorization: 'Bearer token-two-456' })).status,
+      ).toBe(200);
+      expect(
+        (await secured.get('/v1/tasks', { authorization: 'Bearer token-one-123' })).status,
+      ).toBe(200);
       expect((await secured.get('/healthz')).status).toBe(200);
     } finally {
       await secured.stop();

@@ -27,7 +27,12 @@ describe('POST /v1/tasks', () => {
       type: 'agent',
       status: 'queued',
       input: { prompt: 'What is 17 * 23?' },
-      config: { provider: 'offline', model: 'offline-demo', max_steps: 8, tools: ['calculator', 'current_time'] },
+      config: {
+        provider: 'offline',
+        model: 'offline-demo',
+        max_steps: 8,
+        tools: ['calculator', 'current_time'],
+      },
       attempts: 0,
       max_attempts: 3,
       priority: 0,
@@ -36,7 +41,11 @@ describe('POST /v1/tasks', () => {
       usage: { input_tokens: 0, output_tokens: 0, llm_calls: 0, tool_calls: 0 },
     });
     expect(task.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/); // UUIDv7
-    const row = await tdb.db.selectFrom('agentq.tasks').select(['config', 'job_id']).where('id', '=', task.id as string).executeTakeFirstOrThrow();
+    const row = await tdb.db
+      .selectFrom('agentq.tasks')
+      .select(['config', 'job_id'])
+      .where('id', '=', task.id as string)
+      .executeTakeFirstOrThrow();
     expect(row.config.provider).toBe('offline');
     expect(row.job_id).not.toBeNull();
   });
@@ -45,7 +54,14 @@ describe('POST /v1/tasks', () => {
     const res = await api.post('/v1/tasks', {
       type: 'agent',
       input: { prompt: 'hello' },
-      config: { provider: 'openai', model: 'gpt-4o', max_steps: 3, temperature: 0.5, tools: ['calculator'], system_prompt: 'Be brief.' },
+      config: {
+        provider: 'openai',
+        model: 'gpt-4o',
+        max_steps: 3,
+        temperature: 0.5,
+        tools: ['calculator'],
+        system_prompt: 'Be brief.',
+      },
       priority: 5,
       run_at: '2030-01-01T00:00:00Z',
       max_attempts: 2,
@@ -55,7 +71,14 @@ describe('POST /v1/tasks', () => {
     expect(res.status).toBe(201);
     const task = (await res.json()) as Record<string, unknown>;
     expect(task).toMatchObject({
-      config: { provider: 'openai', model: 'gpt-4o', max_steps: 3, temperature: 0.5, tools: ['calculator'], system_prompt: 'Be brief.' },
+      config: {
+        provider: 'openai',
+        model: 'gpt-4o',
+        max_steps: 3,
+        temperature: 0.5,
+        tools: ['calculator'],
+        system_prompt: 'Be brief.',
+      },
       priority: 5,
       run_at: '2030-01-01T00:00:00.000Z',
       max_attempts: 2,
@@ -67,9 +90,18 @@ describe('POST /v1/tasks', () => {
   it.each([
     [{ input: { prompt: 'x' }, colour: 'red' }, 'unknown field "colour"'],
     [{ input: { prompt: 'x', extra: 1 } }, 'unknown field "input.extra"'],
-    [{ input: { prompt: 'x' }, config: { provider: 'openai', retries: 2 } }, 'unknown field "config.retries"'],
-    [{ input: { prompt: 'x' }, config: { provider: 'anthropic' } }, 'config.provider: must be one of: openai, google, offline'],
-    [{ input: { prompt: 'x' }, config: { tools: ['shell'] } }, 'config.tools.0: must be one of: calculator, current_time, http_get'],
+    [
+      { input: { prompt: 'x' }, config: { provider: 'openai', retries: 2 } },
+      'unknown field "config.retries"',
+    ],
+    [
+      { input: { prompt: 'x' }, config: { provider: 'anthropic' } },
+      'config.provider: must be one of: openai, google, offline',
+    ],
+    [
+      { input: { prompt: 'x' }, config: { tools: ['shell'] } },
+      'config.tools.0: must be one of: calculator, current_time, http_get',
+    ],
     [{ input: {} }, 'input.prompt is required'],
     [{}, 'input is required'],
     [{ input: { prompt: '   ' } }, 'input.prompt: must not be empty'],
@@ -79,7 +111,10 @@ describe('POST /v1/tasks', () => {
     [{ input: { prompt: 'x' }, max_attempts: 0 }, 'max_attempts: must be at least 1'],
     [{ input: { prompt: 'x' }, run_at: 'tomorrow' }, 'run_at: must be an ISO-8601 timestamp'],
     [{ input: { prompt: 'x' }, type: 'shell' }, 'type: must be "agent"'],
-    [{ input: { prompt: 'x' }, config: { tools: ['calculator', 'calculator'] } }, 'config.tools: must not repeat a tool'],
+    [
+      { input: { prompt: 'x' }, config: { tools: ['calculator', 'calculator'] } },
+      'config.tools: must not repeat a tool',
+    ],
     [{ input: { prompt: 'x' }, metadata: [1, 2] }, 'metadata: must be a JSON object'],
     [{ input: { prompt: 'x\u0000y' } }, 'body.input.prompt: contains a NUL character'],
     [{ input: { prompt: 'x' }, metadata: { 'k\u0000': 1 } }, 'contains a NUL character'],
@@ -103,13 +138,25 @@ describe('POST /v1/tasks', () => {
   });
 
   it('answers malformed JSON with 400, a wrong content type with 415, an empty body with 400', async () => {
-    const bad = await api.app.request('/v1/tasks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": ' });
+    const bad = await api.app.request('/v1/tasks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"input": ',
+    });
     expect(bad.status).toBe(400);
     expect((await errorOf(bad)).code).toBe('invalid_request');
-    const text = await api.app.request('/v1/tasks', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    const text = await api.app.request('/v1/tasks', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: '{}',
+    });
     expect(text.status).toBe(415);
     expect((await errorOf(text)).code).toBe('unsupported_media_type');
-    const empty = await api.app.request('/v1/tasks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' });
+    const empty = await api.app.request('/v1/tasks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '',
+    });
     expect(empty.status).toBe(400);
   });
 
@@ -121,40 +168,67 @@ describe('POST /v1/tasks', () => {
 
   describe('idempotency', () => {
     it('replays the same request with the original task and 200', async () => {
-      const body = { input: { prompt: 'once' }, idempotency_key: 'k-replay', metadata: { a: 1, b: 2 } };
+      const body = {
+        input: { prompt: 'once' },
+        idempotency_key: 'k-replay',
+        metadata: { a: 1, b: 2 },
+      };
       const first = await api.post('/v1/tasks', body);
       expect(first.status).toBe(201);
       const task = (await first.json()) as { id: string };
       // Same body, keys in another order.
-      const again = await api.post('/v1/tasks', { metadata: { b: 2, a: 1 }, idempotency_key: 'k-replay', input: { prompt: 'once' } });
+      const again = await api.post('/v1/tasks', {
+        metadata: { b: 2, a: 1 },
+        idempotency_key: 'k-replay',
+        input: { prompt: 'once' },
+      });
       expect(again.status).toBe(200);
       expect(again.headers.get('idempotent-replayed')).toBe('true');
       expect(((await again.json()) as { id: string }).id).toBe(task.id);
-      const n = await sql<{ n: number }>`SELECT count(*)::int AS n FROM agentq.tasks WHERE idempotency_key = 'k-replay'`.execute(tdb.db);
+      const n = await sql<{
+        n: number;
+      }>`SELECT count(*)::int AS n FROM agentq.tasks WHERE idempotency_key = 'k-replay'`.execute(
+        tdb.db,
+      );
       expect(n.rows[0]!.n).toBe(1);
     });
 
     it('takes the key from the Idempotency-Key header too', async () => {
-      const first = await api.post('/v1/tasks', { input: { prompt: 'hdr' } }, { 'idempotency-key': 'k-header' });
-      const again = await api.post('/v1/tasks', { input: { prompt: 'hdr' } }, { 'idempotency-key': 'k-header' });
+      const first = await api.post(
+        '/v1/tasks',
+        { input: { prompt: 'hdr' } },
+        { 'idempotency-key': 'k-header' },
+      );
+      const again = await api.post(
+        '/v1/tasks',
+        { input: { prompt: 'hdr' } },
+        { 'idempotency-key': 'k-header' },
+      );
       expect(first.status).toBe(201);
       expect(again.status).toBe(200);
     });
 
     it('answers 409 idempotency_conflict for the same key with another body', async () => {
       await api.post('/v1/tasks', { input: { prompt: 'one' }, idempotency_key: 'k-conflict' });
-      const res = await api.post('/v1/tasks', { input: { prompt: 'two' }, idempotency_key: 'k-conflict' });
+      const res = await api.post('/v1/tasks', {
+        input: { prompt: 'two' },
+        idempotency_key: 'k-conflict',
+      });
       expect(res.status).toBe(409);
       expect((await errorOf(res)).code).toBe('idempotency_conflict');
     });
 
     it('creates exactly one task when 10 identical requests race', async () => {
       const body = { input: { prompt: 'race' }, idempotency_key: 'k-race' };
-      const results = await Promise.all(Array.from({ length: 10 }, () => api.post('/v1/tasks', body)));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => api.post('/v1/tasks', body)),
+      );
       const statuses = results.map((r) => r.status).sort();
       expect(statuses.filter((s) => s === 201)).toHaveLength(1);
       expect(statuses.filter((s) => s === 200)).toHaveLength(9);
-      const ids = new Set(await Promise.all(results.map(async (r) => ((await r.json()) as { id: string }).id)));
+      const ids = new Set(
+        await Promise.all(results.map(async (r) => ((await r.json()) as { id: string }).id)),
+      );
       expect(ids.size).toBe(1);
     });
   });

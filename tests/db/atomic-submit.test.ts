@@ -14,15 +14,29 @@ afterAll(async () => {
 });
 
 const count = async (table: string) =>
-  Number((await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.raw(table)}`.execute(tdb.db)).rows[0]!.n);
+  Number(
+    (await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.raw(table)}`.execute(tdb.db))
+      .rows[0]!.n,
+  );
 
 describe('atomic submit', () => {
   it('inserts the task and its job, and the task points at the job', async () => {
     const task = (await taskInsertWithJob(tdb.db, newTask({ priority: 7 })))!;
-    const { rows } = await sql<{ id: number; task_identifier: string; priority: number; payload: unknown }>`
+    const { rows } = await sql<{
+      id: number;
+      task_identifier: string;
+      priority: number;
+      payload: unknown;
+    }>`
       SELECT j.id, t.identifier AS task_identifier, j.priority, j.payload FROM graphile_worker._private_jobs j
-      JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE j.id = ${task.job_id}`.execute(tdb.db);
-    expect(rows[0]).toMatchObject({ task_identifier: 'agent', priority: -7, payload: { task_id: task.id } });
+      JOIN graphile_worker._private_tasks t ON t.id = j.task_id WHERE j.id = ${task.job_id}`.execute(
+      tdb.db,
+    );
+    expect(rows[0]).toMatchObject({
+      task_identifier: 'agent',
+      priority: -7,
+      payload: { task_id: task.id },
+    });
   });
 
   it('leaves no task behind when adding the job fails', async () => {
@@ -46,7 +60,9 @@ describe('atomic submit', () => {
     const tasksBefore = await count('agentq.tasks');
     const jobsBefore = await count('graphile_worker._private_jobs');
     // priority 500 is outside the column's CHECK; the API never sends it, SQL would.
-    await expect(taskInsertWithJob(tdb.db, newTask({ priority: 500 }))).rejects.toThrow(/check constraint/);
+    await expect(taskInsertWithJob(tdb.db, newTask({ priority: 500 }))).rejects.toThrow(
+      /check constraint/,
+    );
     expect(await count('agentq.tasks')).toBe(tasksBefore);
     expect(await count('graphile_worker._private_jobs')).toBe(jobsBefore);
   });
@@ -58,7 +74,9 @@ describe('atomic submit', () => {
         (SELECT count(*)::int FROM agentq.tasks t WHERE t.status = 'queued'
            AND NOT EXISTS (SELECT 1 FROM graphile_worker._private_jobs j WHERE j.id = t.job_id)) AS missing,
         (SELECT count(*)::int FROM graphile_worker._private_jobs j
-           WHERE NOT EXISTS (SELECT 1 FROM agentq.tasks t WHERE t.job_id = j.id)) AS orphans`.execute(tdb.db);
+           WHERE NOT EXISTS (SELECT 1 FROM agentq.tasks t WHERE t.job_id = j.id)) AS orphans`.execute(
+      tdb.db,
+    );
     expect(rows[0]).toEqual({ orphans: 0, missing: 0 });
   });
 });

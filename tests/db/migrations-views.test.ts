@@ -6,7 +6,8 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { createDb, createPool } from '../../shared/db/database.ts';
 import { migrateDatabase, pendingMigrations } from '../../shared/db/migrate.ts';
-import { taskClaim, taskInsertWithJob } from '../../shared/tasks/task-queries.ts';
+import { taskClaim } from '../../shared/tasks/attempt-queries.ts';
+import { taskInsertWithJob } from '../../shared/tasks/task-queries.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { newTask } from '../helpers/fixtures.ts';
 
@@ -26,7 +27,9 @@ describe('migrations', () => {
     await admin.query(`CREATE DATABASE ${name}`);
     const url = new URL(inject('adminUrl'));
     url.pathname = `/${name}`;
-    const pools = Array.from({ length: 4 }, () => createPool({ connectionString: url.toString(), applicationName: 'agentq-test' }));
+    const pools = Array.from({ length: 4 }, () =>
+      createPool({ connectionString: url.toString(), applicationName: 'agentq-test' }),
+    );
     try {
       expect((await pendingMigrations(pools[0]!)).length).toBeGreaterThan(0);
       const results = await Promise.all(pools.map((p) => migrateDatabase(p)));
@@ -61,7 +64,9 @@ describe('views for people at a psql prompt', () => {
 
   it('queue_stats counts by status and reports the oldest queued age', async () => {
     await taskInsertWithJob(tdb.db, newTask());
-    const { rows } = await sql<Record<string, unknown>>`SELECT * FROM agentq.queue_stats`.execute(tdb.db);
+    const { rows } = await sql<Record<string, unknown>>`SELECT * FROM agentq.queue_stats`.execute(
+      tdb.db,
+    );
     const stats = rows[0]!;
     expect(Number(stats.queued)).toBeGreaterThanOrEqual(1);
     expect(Number(stats.running)).toBeGreaterThanOrEqual(1);

@@ -21,7 +21,9 @@ async function setStatus(id: string, status: string) {
 
 async function statusEvents(id: string) {
   const { rows } = await sql<{ seq: number; data: { from?: string; to: string } }>`
-    SELECT seq, data FROM agentq.task_events WHERE task_id = ${id} AND type = 'status' ORDER BY seq`.execute(tdb.db);
+    SELECT seq, data FROM agentq.task_events WHERE task_id = ${id} AND type = 'status' ORDER BY seq`.execute(
+    tdb.db,
+  );
   return rows;
 }
 
@@ -37,7 +39,11 @@ describe('status machine (enforced by a trigger)', () => {
       ['running', 'completed'],
     ]);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3]);
-    const row = await tdb.db.selectFrom('agentq.tasks').selectAll().where('id', '=', task.id).executeTakeFirstOrThrow();
+    const row = await tdb.db
+      .selectFrom('agentq.tasks')
+      .selectAll()
+      .where('id', '=', task.id)
+      .executeTakeFirstOrThrow();
     expect(row.started_at).not.toBeNull();
     expect(row.finished_at).not.toBeNull();
   });
@@ -49,30 +55,41 @@ describe('status machine (enforced by a trigger)', () => {
   ])('refuses %s → %s', async (from, to) => {
     const task = (await taskInsertWithJob(tdb.db, newTask()))!;
     expect(from).toBe('queued');
-    await expect(setStatus(task.id, to)).rejects.toThrow(/cannot go from queued|violates check constraint/);
+    await expect(setStatus(task.id, to)).rejects.toThrow(
+      /cannot go from queued|violates check constraint/,
+    );
   });
 
-  it.each(['completed', 'failed', 'cancelled'])('never changes a %s task again', async (terminal) => {
-    const task = (await taskInsertWithJob(tdb.db, newTask()))!;
-    if (terminal === 'cancelled') {
-      await setStatus(task.id, 'cancelled');
-    } else {
-      await setStatus(task.id, 'running');
-      await setStatus(task.id, terminal);
-    }
-    for (const next of ['queued', 'running', 'completed', 'failed', 'cancelled'].filter((s) => s !== terminal)) {
-      await expect(setStatus(task.id, next)).rejects.toThrow(/never changes/);
-    }
-    await expect(
-      sql`UPDATE agentq.tasks SET result = '{"answer":"rewritten"}' WHERE id = ${task.id}`.execute(tdb.db),
-    ).rejects.toThrow(/never changes/);
-    const events = await statusEvents(task.id);
-    expect(events.at(-1)!.data.to).toBe(terminal);
-  });
+  it.each(['completed', 'failed', 'cancelled'])(
+    'never changes a %s task again',
+    async (terminal) => {
+      const task = (await taskInsertWithJob(tdb.db, newTask()))!;
+      if (terminal === 'cancelled') {
+        await setStatus(task.id, 'cancelled');
+      } else {
+        await setStatus(task.id, 'running');
+        await setStatus(task.id, terminal);
+      }
+      for (const next of ['queued', 'running', 'completed', 'failed', 'cancelled'].filter(
+        (s) => s !== terminal,
+      )) {
+        await expect(setStatus(task.id, next)).rejects.toThrow(/never changes/);
+      }
+      await expect(
+        sql`UPDATE agentq.tasks SET result = '{"answer":"rewritten"}' WHERE id = ${task.id}`.execute(
+          tdb.db,
+        ),
+      ).rejects.toThrow(/never changes/);
+      const events = await statusEvents(task.id);
+      expect(events.at(-1)!.data.to).toBe(terminal);
+    },
+  );
 
   it('refuses a new task that does not start queued', async () => {
     await expect(
-      sql`INSERT INTO agentq.tasks (id, type, status, input, config) VALUES (${uuidv7()}, 'agent', 'running', '{}', '{}')`.execute(tdb.db),
+      sql`INSERT INTO agentq.tasks (id, type, status, input, config) VALUES (${uuidv7()}, 'agent', 'running', '{}', '{}')`.execute(
+        tdb.db,
+      ),
     ).rejects.toThrow(/must be queued/);
   });
 

@@ -13,7 +13,11 @@ let client: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  const env = { DATABASE_URL: tdb.url, AGENTQ_DEFAULT_PROVIDER: 'offline', AGENTQ_POLL_INTERVAL_MS: '200' };
+  const env = {
+    DATABASE_URL: tdb.url,
+    AGENTQ_DEFAULT_PROVIDER: 'offline',
+    AGENTQ_POLL_INTERVAL_MS: '200',
+  };
   [api, worker] = await Promise.all([startApiProcess(env), startWorkerProcess(env)]);
   client = apiClient(api.url);
 });
@@ -25,7 +29,9 @@ afterAll(async () => {
 
 describe('a task through the real processes (offline provider)', () => {
   it('submit, long-poll to completed, and read the full step log', async () => {
-    const { status, body } = await client.submit({ input: { prompt: 'What is 17 * 23? Use the calculator.' } });
+    const { status, body } = await client.submit({
+      input: { prompt: 'What is 17 * 23? Use the calculator.' },
+    });
     expect(status).toBe(201);
     const done = await client.waitDone(body.id);
     expect(done.status).toBe('completed');
@@ -35,11 +41,22 @@ describe('a task through the real processes (offline provider)', () => {
     expect(done.usage.input_tokens).toBeGreaterThan(0);
     const events = await client.events(body.id);
     expect(events.map((e) => e.type)).toEqual([
-      'status', 'status', 'llm_call', 'tool_call', 'tool_result', 'llm_call', 'message', 'answer', 'status',
+      'status',
+      'status',
+      'llm_call',
+      'tool_call',
+      'tool_result',
+      'llm_call',
+      'message',
+      'answer',
+      'status',
     ]);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const toolCall = events.find((e) => e.type === 'tool_call')!;
-    expect(toolCall.data).toMatchObject({ name: 'calculator', arguments: { expression: '17 * 23' } });
+    expect(toolCall.data).toMatchObject({
+      name: 'calculator',
+      arguments: { expression: '17 * 23' },
+    });
     const toolResult = events.find((e) => e.type === 'tool_result')!;
     expect(toolResult.data).toMatchObject({ name: 'calculator', output: { result: 391 } });
     expect(events.at(-1)!.data).toMatchObject({ from: 'running', to: 'completed' });
@@ -48,7 +65,9 @@ describe('a task through the real processes (offline provider)', () => {
 
   it('runs 20 concurrent submissions, each to completed exactly once', async () => {
     const submitted = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => client.submit({ input: { prompt: `What is ${i} + ${i}?` } })),
+      Array.from({ length: 20 }, (_, i) =>
+        client.submit({ input: { prompt: `What is ${i} + ${i}?` } }),
+      ),
     );
     expect(submitted.every((s) => s.status === 201)).toBe(true);
     const done = await Promise.all(submitted.map((s) => client.waitDone(s.body.id)));
@@ -69,16 +88,26 @@ describe('a task through the real processes (offline provider)', () => {
   });
 
   it('answers an unknown provider with a 400 naming the field, before anything is queued', async () => {
-    const { status, body } = await client.submit({ input: { prompt: 'hi' }, config: { provider: 'antropic' } });
+    const { status, body } = await client.submit({
+      input: { prompt: 'hi' },
+      config: { provider: 'antropic' },
+    });
     expect(status).toBe(400);
     expect(body.error).toMatchObject({ code: 'invalid_request' });
     expect(JSON.stringify(body.error)).toContain('config.provider');
   });
 
   it('stops both processes cleanly on SIGTERM (exit code 0)', async () => {
-    const extra = await startWorkerProcess({ DATABASE_URL: tdb.url, AGENTQ_DEFAULT_PROVIDER: 'offline' });
+    const extra = await startWorkerProcess({
+      DATABASE_URL: tdb.url,
+      AGENTQ_DEFAULT_PROVIDER: 'offline',
+    });
     expect(await extra.stop('SIGTERM')).toBe(0);
-    const row = await tdb.db.selectFrom('agentq.workers').select('id').where('id', '=', extra.id).executeTakeFirst();
+    const row = await tdb.db
+      .selectFrom('agentq.workers')
+      .select('id')
+      .where('id', '=', extra.id)
+      .executeTakeFirst();
     expect(row).toBeUndefined(); // deregistered on the way out
   });
 });

@@ -7,7 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../shared/db/database.ts';
-import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../../shared/db/embedded-postgres.ts';
+import {
+  freePort,
+  startEmbeddedPostgres,
+  type EmbeddedDatabase,
+} from '../../shared/db/embedded-postgres.ts';
 import { migrateDatabase } from '../../shared/db/migrate.ts';
 import { startApiProcess, startWorkerProcess, type AgentqProcess } from '../helpers/processes.ts';
 import { apiClient } from '../helpers/http-client.ts';
@@ -22,7 +26,8 @@ let fake: FakeLlmServer;
 let api: AgentqProcess & { url: string };
 let worker: AgentqProcess;
 
-const startPg = () => startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port, persistent: true });
+const startPg = () =>
+  startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port, persistent: true });
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'agentq-restart-'));
@@ -53,8 +58,12 @@ afterAll(async () => {
 describe('a Postgres restart', () => {
   it('is ridden out by the API and the worker', async () => {
     const client = apiClient(api.url);
-    const slow = await client.submit({ input: { prompt: '[delay=4000] What is 20 + 22? (across the restart)' } });
-    await waitFor(async () => (await client.get(slow.body.id)).status === 'running', { what: 'the slow task to start' });
+    const slow = await client.submit({
+      input: { prompt: '[delay=4000] What is 20 + 22? (across the restart)' },
+    });
+    await waitFor(async () => (await client.get(slow.body.id)).status === 'running', {
+      what: 'the slow task to start',
+    });
     await fake.waitFor((reqs) => reqs.some((r) => r.prompt.includes('(across the restart)')));
     const longPoll = client.get(slow.body.id, 40);
 
@@ -62,17 +71,22 @@ describe('a Postgres restart', () => {
     pg = await startPg();
 
     const polled = await longPoll; // answered, not hung, not a 500
-    const slowDone = polled.status === 'completed' ? polled : await client.waitDone(slow.body.id, 60);
+    const slowDone =
+      polled.status === 'completed' ? polled : await client.waitDone(slow.body.id, 60);
     expect(slowDone.status).toBe('completed');
     expect(slowDone.result?.answer).toBe('The answer is 42.');
 
     // The system works as before: new tasks are accepted and run.
     const more = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => client.submit({ input: { prompt: `What is ${i} * 3? (after restart)` } })),
+      Array.from({ length: 5 }, (_, i) =>
+        client.submit({ input: { prompt: `What is ${i} * 3? (after restart)` } }),
+      ),
     );
     expect(more.map((m) => m.status)).toEqual([201, 201, 201, 201, 201]);
     const done = await Promise.all(more.map((m) => client.waitDone(m.body.id, 60)));
-    expect(done.map((t) => t.result?.answer)).toEqual([0, 1, 2, 3, 4].map((i) => `The answer is ${i * 3}.`));
+    expect(done.map((t) => t.result?.answer)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `The answer is ${i * 3}.`),
+    );
     expect(api.proc.exitCode).toBeNull();
     expect(worker.proc.exitCode).toBeNull();
   }, 150_000);

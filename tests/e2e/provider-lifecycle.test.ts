@@ -61,7 +61,15 @@ describe.each([
     expect(done.usage.output_tokens).toBeGreaterThan(0);
     const events = await client.events(body.id);
     expect(types(events)).toEqual([
-      'status', 'status', 'llm_call', 'tool_call', 'tool_result', 'llm_call', 'message', 'answer', 'status',
+      'status',
+      'status',
+      'llm_call',
+      'tool_call',
+      'tool_result',
+      'llm_call',
+      'message',
+      'answer',
+      'status',
     ]);
     const llm = events.find((e) => e.type === 'llm_call')!.data;
     expect(llm).toMatchObject({ provider, step: 1, tool_calls: 1 });
@@ -69,12 +77,20 @@ describe.each([
     const requests = fake().requests.filter((r) => r.prompt.includes(`(${provider} a)`));
     expect(requests).toHaveLength(2);
     expect(requests.every((r) => r.rejected === undefined)).toBe(true);
-    expect(requests[1]!.toolResults).toEqual([{ name: 'calculator', content: { output: { expression: '17 * 23', result: 391 } } }]);
+    expect(requests[1]!.toolResults).toEqual([
+      { name: 'calculator', content: { output: { expression: '17 * 23', result: 391 } } },
+    ]);
   });
 
   it('runs parallel tool calls and recovers from malformed arguments', async () => {
-    const par = await client.submit({ input: { prompt: `[parallel] What are 2 + 3 and 4 * 5? (${provider} b)` }, config: { provider } });
-    const bad = await client.submit({ input: { prompt: `[badargs] What is 6 * 7? (${provider} b)` }, config: { provider } });
+    const par = await client.submit({
+      input: { prompt: `[parallel] What are 2 + 3 and 4 * 5? (${provider} b)` },
+      config: { provider },
+    });
+    const bad = await client.submit({
+      input: { prompt: `[badargs] What is 6 * 7? (${provider} b)` },
+      config: { provider },
+    });
     const [p, b] = await Promise.all([client.waitDone(par.body.id), client.waitDone(bad.body.id)]);
     expect(p.status).toBe('completed');
     expect(p.result?.answer).toBe('The answers are 5 and 20.');
@@ -87,7 +103,10 @@ describe.each([
   });
 
   it('fails with provider_auth on a 401 and never completes', async () => {
-    const { body } = await client.submit({ input: { prompt: `[fail=401] hello (${provider} c)` }, config: { provider } });
+    const { body } = await client.submit({
+      input: { prompt: `[fail=401] hello (${provider} c)` },
+      config: { provider },
+    });
     const done = await client.waitDone(body.id);
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ code: 'provider_auth', retryable: false });
@@ -109,13 +128,17 @@ describe.each([
 
 describe('visibility', () => {
   it('a running task shows its steps while it runs', async () => {
-    const { body } = await client.submit({ input: { prompt: '[delay=700] What is 9 * 9? (visible)' } });
+    const { body } = await client.submit({
+      input: { prompt: '[delay=700] What is 9 * 9? (visible)' },
+    });
     // The first model turn takes 0.7 s, the tool runs, the second turn takes 0.7 s:
     // the tool's result must be readable while the task is still running.
     const seen = await waitFor(
       async () => {
         const [task, events] = await Promise.all([client.get(body.id), client.events(body.id)]);
-        return task.status === 'running' && types(events).includes('tool_result') ? events : undefined;
+        return task.status === 'running' && types(events).includes('tool_result')
+          ? events
+          : undefined;
       },
       { timeoutMs: 20_000, what: 'a running task with a tool_result event' },
     );
@@ -124,8 +147,12 @@ describe('visibility', () => {
   });
 
   it('a long-poll returns within 1 s of the worker committing the final status', async () => {
-    const { body } = await client.submit({ input: { prompt: '[delay=1500] Say hello. (latency)' } });
-    await waitFor(async () => (await client.get(body.id)).status === 'running', { what: 'the task to start' });
+    const { body } = await client.submit({
+      input: { prompt: '[delay=1500] Say hello. (latency)' },
+    });
+    await waitFor(async () => (await client.get(body.id)).status === 'running', {
+      what: 'the task to start',
+    });
     const task = await client.get(body.id, 30);
     const returnedAt = Date.now();
     expect(task.status).toBe('completed');

@@ -59,7 +59,9 @@ async function worker(): Promise<AgentqProcess & { id: string }> {
 async function statusEvents(taskId: string) {
   const { rows } = await sql<{ to: string; attempt: number; created_at: Date }>`
     SELECT data->>'to' AS to, (data->>'attempt')::int AS attempt, created_at
-    FROM agentq.task_events WHERE task_id = ${taskId} AND type = 'status' ORDER BY seq`.execute(tdb.db);
+    FROM agentq.task_events WHERE task_id = ${taskId} AND type = 'status' ORDER BY seq`.execute(
+    tdb.db,
+  );
   return rows;
 }
 
@@ -68,7 +70,13 @@ async function diagnose(): Promise<string> {
   const { rows } = await sql<{ status: string; n: number }>`
     SELECT status, count(*)::int AS n FROM agentq.tasks GROUP BY status`.execute(tdb.db);
   const warnings = (p: AgentqProcess) =>
-    p.output().split('\n').filter((l) => /"level":[456]0|Error/.test(l)).slice(-20).map((l) => l.slice(0, 600)).join('\n');
+    p
+      .output()
+      .split('\n')
+      .filter((l) => /"level":[456]0|Error/.test(l))
+      .slice(-20)
+      .map((l) => l.slice(0, 600))
+      .join('\n');
   return [
     `tasks: ${JSON.stringify(rows)}`,
     ...workers.map((w, i) => `worker ${i} (exit ${w.proc.exitCode}):\n${warnings(w)}`),
@@ -83,8 +91,12 @@ async function eventTypes(taskId: string) {
 async function runningOn(taskId: string): Promise<string> {
   return waitFor(
     async () => {
-      const row = await tdb.db.selectFrom('agentq.tasks').select(['status', 'worker_id']).where('id', '=', taskId).executeTakeFirst();
-      return row?.status === 'running' ? row.worker_id ?? undefined : undefined;
+      const row = await tdb.db
+        .selectFrom('agentq.tasks')
+        .select(['status', 'worker_id'])
+        .where('id', '=', taskId)
+        .executeTakeFirst();
+      return row?.status === 'running' ? (row.worker_id ?? undefined) : undefined;
     },
     { what: `task ${taskId} to be running` },
   );
@@ -93,7 +105,9 @@ async function runningOn(taskId: string): Promise<string> {
 describe('crash recovery', () => {
   it('finishes a task elsewhere after its worker is SIGKILLed mid-task', async () => {
     const a = await worker();
-    const { body } = await client.submit({ input: { prompt: '[delay=4000] Say hello. (sigkill)' } });
+    const { body } = await client.submit({
+      input: { prompt: '[delay=4000] Say hello. (sigkill)' },
+    });
     expect(await runningOn(body.id)).toBe(a.id);
     await fake.waitFor((reqs) => reqs.some((r) => r.prompt.includes('(sigkill)')));
     await a.stop('SIGKILL');
@@ -115,16 +129,28 @@ describe('crash recovery', () => {
     const done = await client.waitDone(body.id, 60);
     expect(done.status).toBe('completed');
     expect(done.attempts).toBe(2);
-    const before = await tdb.db.selectFrom('agentq.tasks').selectAll().where('id', '=', body.id).executeTakeFirstOrThrow();
+    const before = await tdb.db
+      .selectFrom('agentq.tasks')
+      .selectAll()
+      .where('id', '=', body.id)
+      .executeTakeFirstOrThrow();
     expect(before.worker_id).toBe(b.id);
 
     a.proc.kill('SIGCONT');
     // The zombie wakes, gets its (late) model answer, and tries to record it.
-    await waitFor(() => a.logs().some((l) => l.msg === 'attempt fenced out: another attempt owns this task now'), {
-      timeoutMs: 20_000,
-      what: 'the resumed worker to be fenced out',
-    });
-    const after = await tdb.db.selectFrom('agentq.tasks').selectAll().where('id', '=', body.id).executeTakeFirstOrThrow();
+    await waitFor(
+      () =>
+        a.logs().some((l) => l.msg === 'attempt fenced out: another attempt owns this task now'),
+      {
+        timeoutMs: 20_000,
+        what: 'the resumed worker to be fenced out',
+      },
+    );
+    const after = await tdb.db
+      .selectFrom('agentq.tasks')
+      .selectAll()
+      .where('id', '=', body.id)
+      .executeTakeFirstOrThrow();
     expect(after.status).toBe('completed');
     expect(after.attempts).toBe(2);
     expect(after.result).toEqual(before.result);
@@ -137,7 +163,9 @@ describe('crash recovery', () => {
 describe('cancellation', () => {
   it('cancels a running task within 2 s and aborts the in-flight model request', async () => {
     await worker();
-    const { body } = await client.submit({ input: { prompt: '[hang] Think forever. (cancel-running)' } });
+    const { body } = await client.submit({
+      input: { prompt: '[hang] Think forever. (cancel-running)' },
+    });
     await runningOn(body.id);
     await fake.waitFor((reqs) => reqs.some((r) => r.prompt.includes('(cancel-running)')));
     const started = Date.now();
@@ -146,7 +174,9 @@ describe('cancellation', () => {
     const done = await client.waitDone(body.id, 10);
     expect(done.status).toBe('cancelled');
     expect(Date.now() - started).toBeLessThan(2000);
-    await fake.waitFor((reqs) => reqs.some((r) => r.prompt.includes('(cancel-running)') && r.aborted));
+    await fake.waitFor((reqs) =>
+      reqs.some((r) => r.prompt.includes('(cancel-running)') && r.aborted),
+    );
     expect((await client.cancel(body.id)).status).toBe(200); // cancelling twice is fine
     expect(await eventTypes(body.id)).toContain('cancel_requested');
   });
@@ -166,7 +196,10 @@ describe('retries', () => {
     const events = await client.events(body.id);
     const retries = events.filter((e) => e.type === 'retry');
     expect(retries).toHaveLength(2);
-    expect(retries.map((r) => (r.data.error as { code: string }).code)).toEqual(['provider_unavailable', 'provider_unavailable']);
+    expect(retries.map((r) => (r.data.error as { code: string }).code)).toEqual([
+      'provider_unavailable',
+      'provider_unavailable',
+    ]);
   });
 
   it('honours Retry-After on 429 and fails after max_attempts', async () => {
@@ -183,7 +216,9 @@ describe('retries', () => {
     const retries = events.filter((e) => e.type === 'retry');
     expect(retries).toHaveLength(2);
     for (const r of retries) expect(r.data.delay_ms as number).toBeGreaterThanOrEqual(1000);
-    const starts = (await statusEvents(body.id)).filter((e) => e.to === 'running').map((e) => e.created_at.getTime());
+    const starts = (await statusEvents(body.id))
+      .filter((e) => e.to === 'running')
+      .map((e) => e.created_at.getTime());
     expect(starts).toHaveLength(3);
     expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(1000);
     expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(1000);
@@ -215,7 +250,11 @@ describe('graceful shutdown', () => {
     expect(done.status).toBe('completed');
     const retry = (await client.events(body.id)).find((e) => e.type === 'retry');
     expect(retry?.data).toMatchObject({ reason: 'worker shutdown' });
-    const running = await tdb.db.selectFrom('agentq.tasks').select('id').where('status', '=', 'running').execute();
+    const running = await tdb.db
+      .selectFrom('agentq.tasks')
+      .select('id')
+      .where('status', '=', 'running')
+      .execute();
     expect(running).toEqual([]);
   });
 });
@@ -223,18 +262,27 @@ describe('graceful shutdown', () => {
 describe('database faults', () => {
   it('survives every agentq connection being terminated under a load of 200 tasks', async () => {
     await Promise.all([worker(), worker()]);
-    const slow = await client.submit({ input: { prompt: '[delay=2500] Say hi. (long-poll across the cut)' } });
+    const slow = await client.submit({
+      input: { prompt: '[delay=2500] Say hi. (long-poll across the cut)' },
+    });
     const longPoll = client.get(slow.body.id, 30);
     const submitted = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => client.submit({ input: { prompt: `[delay=20] What is ${i} + 1? (load ${i})` } })),
+      Array.from({ length: 200 }, (_, i) =>
+        client.submit({ input: { prompt: `[delay=20] What is ${i} + 1? (load ${i})` } }),
+      ),
     );
     expect(submitted.every((s) => s.status === 201)).toBe(true);
     // Wait for the run to be under way, then cut every agentq connection: the
     // API's LISTEN connection and pool, the workers' pools and LISTEN connections.
-    await waitFor(async () => {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM agentq.tasks WHERE status = 'completed'`.execute(tdb.db);
-      return rows[0]!.n >= 20;
-    }, { what: 'some tasks to complete' }).catch(async (err: unknown) => {
+    await waitFor(
+      async () => {
+        const { rows } = await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM agentq.tasks WHERE status = 'completed'`.execute(tdb.db);
+        return rows[0]!.n >= 20;
+      },
+      { what: 'some tasks to complete' },
+    ).catch(async (err: unknown) => {
       throw new Error(`${String(err)}\n${await diagnose()}`);
     });
     const { rows: killed } = await sql<{ pid: number }>`
@@ -248,8 +296,12 @@ describe('database faults', () => {
 
     const everything = (async () => {
       const polled: TaskJson = await longPoll;
-      const finalSlow = polled.status === 'completed' ? polled : await client.waitDone(slow.body.id, 60);
-      return { finalSlow, done: await Promise.all(submitted.map((s) => client.waitDone(s.body.id, 60))) };
+      const finalSlow =
+        polled.status === 'completed' ? polled : await client.waitDone(slow.body.id, 60);
+      return {
+        finalSlow,
+        done: await Promise.all(submitted.map((s) => client.waitDone(s.body.id, 60))),
+      };
     })();
     const { finalSlow, done } = await everything.catch(async (err: unknown) => {
       throw new Error(`${String(err)}\n${await diagnose()}`);
@@ -258,7 +310,11 @@ describe('database faults', () => {
     const notCompleted = done.filter((t) => t.status !== 'completed');
     if (notCompleted.length > 0) {
       const about = (p: AgentqProcess) =>
-        p.output().split('\n').filter((l) => notCompleted.some((t) => l.includes(t.id))).join('\n');
+        p
+          .output()
+          .split('\n')
+          .filter((l) => notCompleted.some((t) => l.includes(t.id)))
+          .join('\n');
       throw new Error(
         `not completed: ${JSON.stringify(notCompleted.map((t) => [t.id, t.status, t.error?.code]))}\n` +
           `${await diagnose()}\n${workers.map(about).join('\n')}`,
@@ -291,7 +347,9 @@ describe('API shutdown', () => {
   it('answers a waiting long-poll with the current state and exits 0 on SIGTERM', async () => {
     const own = await startApiProcess(env);
     const ownClient = apiClient(own.url);
-    const { body } = await ownClient.submit({ input: { prompt: 'queued while no worker runs (api shutdown)' } });
+    const { body } = await ownClient.submit({
+      input: { prompt: 'queued while no worker runs (api shutdown)' },
+    });
     const poll = ownClient.get(body.id, 60);
     // The long-poll is parked on the shared LISTEN connection; stop the server under it.
     await waitFor(() => own.logs().length > 0, { what: 'api logs' });

@@ -29,7 +29,9 @@ async function npmStart(env: Record<string, string>) {
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => resolve(code)),
+  );
   // Ctrl-C in a terminal: SIGINT to the whole foreground process group.
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
@@ -42,13 +44,18 @@ async function npmStart(env: Record<string, string>) {
     await exited;
   };
   cleanups.push(async () => void (await stop()));
-  await waitFor(() => out.includes('Try it:'), { timeoutMs: 60_000, what: `npm start to print its banner\n${out}` });
+  await waitFor(() => out.includes('Try it:'), {
+    timeoutMs: 60_000,
+    what: `npm start to print its banner\n${out}`,
+  });
   return { url: `http://127.0.0.1:${port}`, output: () => out, stop };
 }
 
 async function runOneTask(url: string) {
   const client = apiClient(url);
-  const { status, body } = await client.submit({ input: { prompt: 'What is 17 * 23? Use the calculator.' } });
+  const { status, body } = await client.submit({
+    input: { prompt: 'What is 17 * 23? Use the calculator.' },
+  });
   expect(status).toBe(201);
   const done = await client.waitDone(body.id, 30);
   expect(done.status).toBe('completed');
@@ -67,8 +74,17 @@ describe('npm start', () => {
     await runOneTask(app.url);
     await app.stop();
     // Everything it started is gone: the API port and the embedded Postgres.
-    await waitFor(async () => (await fetch(`${app.url}/healthz`).then(() => false, () => true)), { what: 'the API to stop' });
-    await waitFor(() => !existsSync(path.join(dataDir, 'pg', 'postmaster.pid')), { what: 'the embedded Postgres to stop' });
+    await waitFor(
+      async () =>
+        await fetch(`${app.url}/healthz`).then(
+          () => false,
+          () => true,
+        ),
+      { what: 'the API to stop' },
+    );
+    await waitFor(() => !existsSync(path.join(dataDir, 'pg', 'postmaster.pid')), {
+      what: 'the embedded Postgres to stop',
+    });
     expect(app.output()).not.toMatch(/"level":60|Uncaught|unhandled/i);
   });
 
@@ -80,19 +96,45 @@ describe('npm start', () => {
     const rows = await tdb.db.selectFrom('agentq.tasks').select('status').execute();
     expect(rows).toEqual([{ status: 'completed' }]);
     await app.stop();
-    await waitFor(async () => (await fetch(`${app.url}/healthz`).then(() => false, () => true)), { what: 'the API to stop' });
-    await waitFor(async () => (await tdb.db.selectFrom('agentq.workers').select('id').execute()).length === 0, {
-      what: 'the worker to deregister',
-    });
+    await waitFor(
+      async () =>
+        await fetch(`${app.url}/healthz`).then(
+          () => false,
+          () => true,
+        ),
+      { what: 'the API to stop' },
+    );
+    await waitFor(
+      async () => (await tdb.db.selectFrom('agentq.workers').select('id').execute()).length === 0,
+      {
+        what: 'the worker to deregister',
+      },
+    );
   });
 });
 
 describe('configuration errors', () => {
   it.each([
-    ['api/main.ts', { DATABASE_URL: 'mysql://x', PORT: '8080' }, 'agentq: invalid DATABASE_URL: must start with postgres://'],
-    ['worker/main.ts', { DATABASE_URL: 'postgres://x/y', AGENTQ_WORKER_CONCURRENCY: 'lots' }, 'agentq: invalid AGENTQ_WORKER_CONCURRENCY: must be a whole number from 1 to 1000'],
-    ['api/main.ts', { DATABASE_URL: 'postgres://x/y', HOST: '0.0.0.0' }, 'agentq: invalid HOST: 0.0.0.0 would expose an API without authentication; set AGENTQ_API_TOKENS'],
-    ['worker/main.ts', { DATABASE_URL: 'postgres://x/y', AGENTQ_DEFAULT_PROVIDER: 'anthropic' }, 'agentq: invalid AGENTQ_DEFAULT_PROVIDER: must be one of openai, google, offline'],
+    [
+      'api/main.ts',
+      { DATABASE_URL: 'mysql://x', PORT: '8080' },
+      'agentq: invalid DATABASE_URL: must start with postgres://',
+    ],
+    [
+      'worker/main.ts',
+      { DATABASE_URL: 'postgres://x/y', AGENTQ_WORKER_CONCURRENCY: 'lots' },
+      'agentq: invalid AGENTQ_WORKER_CONCURRENCY: must be a whole number from 1 to 1000',
+    ],
+    [
+      'api/main.ts',
+      { DATABASE_URL: 'postgres://x/y', HOST: '0.0.0.0' },
+      'agentq: invalid HOST: 0.0.0.0 would expose an API without authentication; set AGENTQ_API_TOKENS',
+    ],
+    [
+      'worker/main.ts',
+      { DATABASE_URL: 'postgres://x/y', AGENTQ_DEFAULT_PROVIDER: 'anthropic' },
+      'agentq: invalid AGENTQ_DEFAULT_PROVIDER: must be one of openai, google, offline',
+    ],
   ])('%s stops at start with one line naming the variable (%j)', async (entry, env, line) => {
     const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
       cwd: path.resolve(import.meta.dirname, '../..'),

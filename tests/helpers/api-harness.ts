@@ -20,7 +20,14 @@ export async function startTestApi(tdb: TestDatabase, config: Config = testConfi
   });
   await listener.start();
   const shutdown = new AbortController();
-  const app = createApp({ db: tdb.db, pool: tdb.pool, config, logger, listener, shutdownSignal: shutdown.signal });
+  const app = createApp({
+    db: tdb.db,
+    pool: tdb.pool,
+    config,
+    logger,
+    listener,
+    shutdownSignal: shutdown.signal,
+  });
   const json = (body: unknown, headers: Record<string, string> = {}) => ({
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -31,7 +38,8 @@ export async function startTestApi(tdb: TestDatabase, config: Config = testConfi
     listener,
     shutdown,
     /** POST a JSON body. */
-    post: (path: string, body: unknown, headers?: Record<string, string>) => app.request(path, json(body, headers)),
+    post: (path: string, body: unknown, headers?: Record<string, string>) =>
+      app.request(path, json(body, headers)),
     get: (path: string, headers?: Record<string, string>) => app.request(path, { headers }),
     async stop() {
       shutdown.abort();
@@ -41,9 +49,15 @@ export async function startTestApi(tdb: TestDatabase, config: Config = testConfi
 }
 
 /** Asserts the DESIGN.md error shape and returns the error object. */
-export async function errorOf(res: Response): Promise<{ code: string; message: string; details?: unknown }> {
+export async function errorOf(
+  res: Response,
+): Promise<{ code: string; message: string; details?: unknown }> {
   const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
-  if (!body.error || typeof body.error.code !== 'string' || typeof body.error.message !== 'string') {
+  if (
+    !body.error ||
+    typeof body.error.code !== 'string' ||
+    typeof body.error.message !== 'string'
+  ) {
     throw new Error(`not the error shape: ${JSON.stringify(body)}`);
   }
   return body.error as { code: string; message: string; details?: unknown };

@@ -35,7 +35,9 @@ export function apiClient(baseUrl: string, token?: string) {
     }
   }
   return {
-    async submit(body: Record<string, unknown>): Promise<{ status: number; body: TaskJson & { error?: unknown } }> {
+    async submit(
+      body: Record<string, unknown>,
+    ): Promise<{ status: number; body: TaskJson & { error?: unknown } }> {
       const res = await fetch(`${baseUrl}/v1/tasks`, {
         method: 'POST',
         headers: headers({ 'content-type': 'application/json' }),
@@ -44,7 +46,10 @@ export function apiClient(baseUrl: string, token?: string) {
       return { status: res.status, body: await json(res) };
     },
     async get(id: string, waitS?: number): Promise<TaskJson> {
-      const res = await fetch(`${baseUrl}/v1/tasks/${id}${waitS !== undefined ? `?wait=${waitS}` : ''}`, { headers: headers() });
+      const res = await fetch(
+        `${baseUrl}/v1/tasks/${id}${waitS !== undefined ? `?wait=${waitS}` : ''}`,
+        { headers: headers() },
+      );
       if (res.status !== 200) throw new Error(`GET ${id}: ${res.status} ${await res.text()}`);
       return json(res);
     },
@@ -61,7 +66,9 @@ export function apiClient(baseUrl: string, token?: string) {
       const all: EventJson[] = [];
       let after = 0;
       for (;;) {
-        const res = await fetch(`${baseUrl}/v1/tasks/${id}/events?after=${after}&limit=1000`, { headers: headers() });
+        const res = await fetch(`${baseUrl}/v1/tasks/${id}/events?after=${after}&limit=1000`, {
+          headers: headers(),
+        });
         const page = await json<{ data: EventJson[]; next_after: number }>(res);
         all.push(...page.data);
         if (page.data.length < 1000) return all;
@@ -69,7 +76,10 @@ export function apiClient(baseUrl: string, token?: string) {
       }
     },
     async cancel(id: string): Promise<{ status: number; body: unknown }> {
-      const res = await fetch(`${baseUrl}/v1/tasks/${id}/cancel`, { method: 'POST', headers: headers() });
+      const res = await fetch(`${baseUrl}/v1/tasks/${id}/cancel`, {
+        method: 'POST',
+        headers: headers(),
+      });
       return { status: res.status, body: await json(res) };
     },
   };

@@ -33,7 +33,9 @@ function launch(entry: string, env: Record<string, string>): AgentqProcess {
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => resolve(code)),
+  );
   return {
     proc,
     output: () => out,
@@ -61,17 +63,23 @@ async function readyOrExplain(p: AgentqProcess, check: () => Promise<boolean>, w
   let exitCode: number | null | undefined;
   void p.exited.then((c) => (exitCode = c));
   try {
-    await waitFor(async () => exitCode !== undefined ? Promise.reject(new Error(`exited ${exitCode}`)) : check(), {
-      timeoutMs: 30_000,
-      what,
-    });
+    await waitFor(
+      async () =>
+        exitCode !== undefined ? Promise.reject(new Error(`exited ${exitCode}`)) : check(),
+      {
+        timeoutMs: 30_000,
+        what,
+      },
+    );
   } catch (err) {
     await p.stop('SIGKILL');
     throw new Error(`${what} failed: ${(err as Error).message}\n--- output ---\n${p.output()}`);
   }
 }
 
-export async function startApiProcess(env: Record<string, string>): Promise<AgentqProcess & { url: string }> {
+export async function startApiProcess(
+  env: Record<string, string>,
+): Promise<AgentqProcess & { url: string }> {
   const port = await freePort();
   const p = launch('api/main.ts', { PORT: String(port), ...env });
   const url = `http://127.0.0.1:${port}`;
@@ -83,7 +91,9 @@ export async function startApiProcess(env: Record<string, string>): Promise<Agen
   return { ...p, url };
 }
 
-export async function startWorkerProcess(env: Record<string, string>): Promise<AgentqProcess & { id: string }> {
+export async function startWorkerProcess(
+  env: Record<string, string>,
+): Promise<AgentqProcess & { id: string }> {
   const p = launch('worker/main.ts', env);
   let id = '';
   await readyOrExplain(

@@ -33,7 +33,9 @@ export default async function setup(project: TestProject) {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'agentq-test-'));
     embedded = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'pg'), persistent: false });
     adminUrl = embedded.url;
-    console.log(`[agentq tests] TEST_DATABASE_URL not set: started an embedded Postgres on port ${embedded.port}`);
+    console.log(
+      `[agentq tests] TEST_DATABASE_URL not set: started an embedded Postgres on port ${embedded.port}`,
+    );
   } else {
     console.log(`[agentq tests] using TEST_DATABASE_URL (${new URL(adminUrl).host})`);
   }
@@ -43,7 +45,10 @@ export default async function setup(project: TestProject) {
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${templateDb}`);
   await admin.query(`CREATE DATABASE ${templateDb}`);
-  const pool = createPool({ connectionString: databaseUrl(adminUrl, templateDb), applicationName: 'agentq-test-template' });
+  const pool = createPool({
+    connectionString: databaseUrl(adminUrl, templateDb),
+    applicationName: 'agentq-test-template',
+  });
   await migrateDatabase(pool);
   await pool.end();
 

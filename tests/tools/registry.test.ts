@@ -81,7 +81,9 @@ describe('every tool as Gemini sees it', () => {
     const gemini = toGeminiSchema(definition.parameters);
     expect(keywords(gemini)).not.toContain('additionalProperties');
     expect(keywords(gemini)).not.toContain('$schema');
-    expect(Object.keys(gemini.properties as object)).toEqual(Object.keys(definition.parameters.properties as object));
+    expect(Object.keys(gemini.properties as object)).toEqual(
+      Object.keys(definition.parameters.properties as object),
+    );
   });
 });
 

@@ -75,7 +75,9 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
         output_tokens: response.usage.outputTokens,
         finish_reason: response.finishReason,
         tool_calls: response.toolCalls.length,
-        ...(provider.name === 'offline' ? { note: 'offline demo provider: no LLM was called' } : {}),
+        ...(provider.name === 'offline'
+          ? { note: 'offline demo provider: no LLM was called' }
+          : {}),
       },
       usage,
     );
@@ -115,25 +117,37 @@ async function runToolCall(
   record: AgentRunDeps['record'],
   signal: AbortSignal,
 ): Promise<Record<string, unknown>> {
-  await record('tool_call', logged({ id: call.id, name: call.name, arguments: call.arguments ?? call.rawArguments }));
+  await record(
+    'tool_call',
+    logged({ id: call.id, name: call.name, arguments: call.arguments ?? call.rawArguments }),
+  );
   const started = performance.now();
   let result: Record<string, unknown>;
   if (call.argumentsError !== undefined) {
     result = { error: `the arguments are not valid JSON: ${call.argumentsError}` };
   } else if (!allowed.includes(call.name)) {
-    result = { error: `unknown tool "${call.name}"; available tools: ${allowed.join(', ') || 'none'}` };
+    result = {
+      error: `unknown tool "${call.name}"; available tools: ${allowed.join(', ') || 'none'}`,
+    };
   } else {
     const outcome = await tools.run(call.name, call.arguments, signal);
     result = outcome.ok ? { output: outcome.output } : { error: outcome.error };
   }
   await record(
     'tool_result',
-    logged({ id: call.id, name: call.name, ...result, duration_ms: Math.round(performance.now() - started) }),
+    logged({
+      id: call.id,
+      name: call.name,
+      ...result,
+      duration_ms: Math.round(performance.now() - started),
+    }),
   );
   return result;
 }
 
 function logged(data: Record<string, unknown>): Record<string, unknown> {
   const { value, truncated } = truncateForLog(data);
-  return truncated ? { ...(value as Record<string, unknown>), truncated: true } : (value as Record<string, unknown>);
+  return truncated
+    ? { ...(value as Record<string, unknown>), truncated: true }
+    : (value as Record<string, unknown>);
 }
