@@ -87,6 +87,17 @@ describe('a task through the real processes (offline provider)', () => {
     expect(rows.every((r) => r.running === 1 && r.completed === 1)).toBe(true);
   });
 
+  it('does not start a task before its run_at', async () => {
+    const runAt = new Date(Date.now() + 2000);
+    const { body } = await client.submit({
+      input: { prompt: 'What is 1 + 1?' },
+      run_at: runAt.toISOString(),
+    });
+    const done = await client.waitDone(body.id);
+    expect(done.status).toBe('completed');
+    expect(Date.parse(done.started_at!)).toBeGreaterThanOrEqual(runAt.getTime());
+  });
+
   it('answers an unknown provider with a 400 naming the field, before anything is queued', async () => {
     const { status, body } = await client.submit({
       input: { prompt: 'hi' },
