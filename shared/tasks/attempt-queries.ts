@@ -4,7 +4,6 @@
  * write after the claim is fenced on (status = 'running', attempts = its
  * attempt), so an attempt that was given up on cannot change the task.
  */
-import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { TaskUsage } from '../db/schema.ts';
 import { appendEvent, type EventInput } from './event-queries.ts';
@@ -132,24 +131,9 @@ export async function appendAttemptEvent(
   event: Omit<EventInput, 'taskId'>,
   usage?: TaskUsage,
 ) {
-  const { rows } = await sql<{ seq: number; cancel_requested: boolean }>`
-    WITH t AS (
-      UPDATE agentq.tasks
-      SET last_event_seq = last_event_seq + 1,
-          usage = coalesce(${usage ? JSON.stringify(usage) : null}::jsonb, usage)
-      WHERE id = ${attempt.taskId} AND status = 'running' AND attempts = ${attempt.attempt}
-      RETURNING id, last_event_seq, cancel_requested_at
-    )
-    INSERT INTO agentq.task_events (task_id, seq, type, data)
-    SELECT id, last_event_seq, ${event.type}, ${JSON.stringify(event.data)}::jsonb FROM t
-    RETURNING seq, (SELECT cancel_requested_at IS NOT NULL FROM t) AS cancel_requested,
-      -- Step events commit without waiting for the WAL flush: each carries a
-      -- NOTIFY, and Postgres serialises notifying commits server-wide, so a
-      -- synchronous flush per step made it the bottleneck (npm run bench). The
-      -- attempt's outcome is written synchronously, which flushes its earlier
-      -- events too; a Postgres crash can lose only a running attempt's latest
-      -- steps, and that attempt is recovered and run again anyway.
-      set_config('synchronous_commit', 'off', true) AS async_commit`.execute(db);
-  const row = rows[0];
-  return row ? { seq: row.seq, cancelRequested: row.cancel_requested } : undefined;
+  return appendEvent(
+    db,
+    { taskId: attempt.taskId, ...event },
+    { fence: { attempt: attempt.attempt }, usage, asyncCommit: true },
+  );
 }
