@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApi } from '../api/server.ts';
-import { maskUrlPassword, providerSummary, startBanner } from '../shared/banner.ts';
+import { logStartFacts, startBanner } from '../shared/banner.ts';
 import { createPool } from '../shared/db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../shared/db/embedded-postgres.ts';
 import { migrateDatabase } from '../shared/db/migrate.ts';
@@ -48,10 +48,7 @@ if (!connectionString) {
   });
   connectionString = embedded.url;
 }
-logger.info(
-  { ...providerSummary(config), database: maskUrlPassword(connectionString) },
-  'starting',
-);
+logStartFacts(logger, config, connectionString);
 
 // One pool for the API and the worker in this process.
 const pool = createPool({ connectionString, applicationName: 'agentq', max: 2 * config.dbPoolMax });

@@ -5,6 +5,7 @@
  */
 import { DEFAULT_MODELS } from './catalog.ts';
 import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
 
 /** Where the SDKs send requests when no base URL is configured. */
 const DEFAULT_BASE_URLS = {
@@ -55,6 +56,13 @@ export function maskUrlPassword(url: string): string {
   if (!parsed.password) return url;
   parsed.password = '***';
   return parsed.toString();
+}
+
+/** The start log line of every entry point: provider, model, base URL, database. */
+export function logStartFacts(logger: Logger, config: Config, databaseUrl: string): void {
+  const { problem, ...summary } = providerSummary(config);
+  logger.info({ ...summary, database: maskUrlPassword(databaseUrl) }, 'starting');
+  if (problem) logger.warn(`default provider ${summary.provider}: ${problem}`);
 }
 
 /** The text `npm start` prints once everything is up. */

@@ -226,7 +226,7 @@ const PLACEHOLDER_TOKENS = new Set([
   '1234567890',
 ]);
 
-function isPlaceholderToken(token: string): boolean {
+export function isPlaceholderToken(token: string): boolean {
   const folded = token.toLowerCase().replace(/[^a-z0-9]/g, '');
   return PLACEHOLDER_TOKENS.has(folded) || /^(.)\1*$/.test(token);
 }
