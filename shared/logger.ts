@@ -7,13 +7,14 @@
  * naming its own component would print the key twice. Processes that host
  * several components (`npm start`) make one root and a child per component.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** The process's root logger: no component (give one with `forComponent`). */
-export function createRootLogger(level: string): Logger {
-  return pino({ level, base: { pid: process.pid } });
+/** The process's root logger: no component (give one with `forComponent`). Tests pass a destination. */
+export function createRootLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, base: { pid: process.pid } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** A logger for one component of a process whose root has none. */
