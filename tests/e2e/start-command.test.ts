@@ -171,6 +171,12 @@ describe('stopping npm start with a task in flight', () => {
       (await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0],
     );
     const nodePid = Number(app.logs()[0]!.json.pid);
+    // Should this fail half-way, leave nothing running (runs before the rm above).
+    cleanups.push(async () => {
+      if (isAlive(nodePid)) process.kill(nodePid, 'SIGKILL');
+      if (isAlive(postgresPid)) process.kill(postgresPid, 'SIGINT');
+      await waitFor(() => !isAlive(postgresPid), { what: 'a leftover Postgres to stop' });
+    });
     expect(isAlive(postgresPid) && isAlive(nodePid)).toBe(true);
 
     const { status, body } = await apiClient(app.url).submit({ input: { prompt: 'hello' } });
