@@ -52,20 +52,40 @@ logStartFacts(logger, config, connectionString);
 
 // One pool for the API and the worker in this process.
 const pool = createPool({ connectionString, applicationName: 'agentq', max: 2 * config.dbPoolMax });
-const { applied } = await migrateDatabase(pool);
-if (applied.length) logger.info({ applied }, 'migrations applied');
-const api = await startApi({
-  config,
-  pool,
-  connectionString,
-  logger: forComponent(rootLogger, 'api'),
+const [api, worker] = await startParts(connectionString).catch(async (err: unknown) => {
+  // One line a newcomer can act on (a taken port, most often), not a stack.
+  const e = err as NodeJS.ErrnoException;
+  const message =
+    e.code === 'EADDRINUSE'
+      ? `port ${config.port} is in use (set PORT to another)`
+      : String(e.message ?? err);
+  logger.fatal({ err }, 'start failed');
+  process.stderr.write(`agentq: could not start: ${message}\n`);
+  await pool.end().catch(() => {});
+  await embedded?.stop();
+  process.exit(1);
 });
-const worker = await startWorker({
-  config,
-  pool,
-  connectionString,
-  logger: forComponent(rootLogger, 'worker'),
-});
+
+async function startParts(connectionString: string) {
+  const { applied } = await migrateDatabase(pool);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  const api = await startApi({
+    config,
+    pool,
+    connectionString,
+    logger: forComponent(rootLogger, 'api'),
+  });
+  const worker = await startWorker({
+    config,
+    pool,
+    connectionString,
+    logger: forComponent(rootLogger, 'worker'),
+  }).catch(async (err: unknown) => {
+    await api.stop();
+    throw err;
+  });
+  return [api, worker] as const;
+}
 
 process.stdout.write(
   startBanner({ config, apiUrl: api.url, databaseUrl: connectionString, embeddedDataDir }),
