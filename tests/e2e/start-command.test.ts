@@ -214,7 +214,7 @@ describe('stopping npm start with a task in flight', () => {
       const task = await client.query(`SELECT status, attempts FROM agentq.tasks WHERE id = $1`, [
         body.id,
       ]);
-      expect(task.rows).toEqual([{ status: 'queued', attempts: 0 }]);
+      expect(task.rows, app.output()).toEqual([{ status: 'queued', attempts: 0 }]);
       const events = await client.query<{ type: string; data: Record<string, unknown> }>(
         `SELECT type, data FROM agentq.task_events WHERE task_id = $1 ORDER BY seq`,
         [body.id],
