@@ -135,7 +135,7 @@ export async function startEmbeddedPostgres(options: {
   /** Things the person starting it should know (a leftover server stopped). */
   warn?: (message: string) => void;
 }): Promise<EmbeddedDatabase> {
-  const port = await freePort(options.port ?? 0);
+  let port = await freePort(options.port ?? 0);
   const dataDir = path.resolve(options.dataDir);
   // The postgres user must be able to reach the data directory: open up its
   // parents that we created (mkdtemp makes 0700 directories).
@@ -160,13 +160,19 @@ export async function startEmbeddedPostgres(options: {
   } else {
     await stopLeftoverServer(dataDir, options.warn ?? (() => {}));
   }
-  const server = await runPostgres({
-    binary: await postgresBinary(),
-    dataDir,
-    port,
-    ids: await runAsIds(),
-    log: options.log,
-  });
+  const binary = await postgresBinary();
+  const ids = await runAsIds();
+  let server: ChildProcess;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      server = await runPostgres({ binary, dataDir, port, ids, log: options.log });
+      break;
+    } catch (err) {
+      // Another process took the port between freePort() and the bind.
+      if (attempt >= 3 || !String(err).includes('could not bind')) throw err;
+      port = await freePort();
+    }
+  }
   let stopping: Promise<void> | undefined;
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
@@ -203,6 +209,11 @@ async function runPostgres(options: {
       // English, so the readiness line below can be recognised.
       '-c',
       'lc_messages=C',
+      // Only the address in our URL. With the default (localhost = 127.0.0.1
+      // and ::1) a port someone took on 127.0.0.1 meanwhile is only a warning,
+      // and our URL would reach their server.
+      '-c',
+      'listen_addresses=127.0.0.1',
     ],
     {
       // Its own process group (and session): the terminal's Ctrl-C and a
@@ -232,7 +243,8 @@ async function runPostgres(options: {
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     child.once('error', reject);
-    child.once('exit', (code, signal) =>
+    // 'close', not 'exit': by then all of its output has been read.
+    child.once('close', (code, signal) =>
       reject(
         new Error(
           `embedded Postgres exited at start (${signal ?? `code ${code}`}): ${output.trim()}`,
