@@ -1,4 +1,5 @@
 /** `npm run api`: the HTTP API alone, against DATABASE_URL (run `npm run migrate` first). */
+import { logStartFacts } from '../shared/banner.ts';
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -8,6 +9,7 @@ import { startApi } from './server.ts';
 const config = loadConfigOrExit(process.env);
 const logger = createLogger('api', config.logLevel);
 const connectionString = requireDatabaseUrlOrExit();
+logStartFacts(logger, config, connectionString);
 const pool = createPool({ connectionString, applicationName: 'agentq-api', max: config.dbPoolMax });
 const api = await startApi({ config, pool, connectionString, logger });
 onShutdownSignal(async () => {

@@ -2,17 +2,61 @@
  * A syntax and consistency check of docker-compose.yml for machines without
  * `docker compose`: parses the YAML (anchors and merges included) and checks
  * that every service has an image and command, every depends_on names a
- * service, and every named volume is declared. CI runs it; so can you.
+ * service, and every named volume is declared. It also checks the safety
+ * rules: AGENTQ_API_TOKENS is required (`${AGENTQ_API_TOKENS:?…}`, no default
+ * and no literal token), and every published port binds to loopback.
+ * CI runs it; so can you.
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { isPlaceholderToken } from '../shared/config.ts';
 
 interface Service {
   image?: string;
   command?: unknown;
   depends_on?: Record<string, { condition?: string }> | string[];
   volumes?: string[];
-  environment?: Record<string, unknown>;
+  environment?: Record<string, unknown> | string[];
+  ports?: Array<string | number | { host_ip?: string; published?: unknown }>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** The host address of a port entry; undefined when it publishes on every interface. */
+function hostAddress(port: string | number | { host_ip?: string }): string | undefined {
+  if (typeof port === 'object') return port.host_ip;
+  const text = String(port);
+  // "[::1]:8080:8080", "127.0.0.1:8080:8080", "8080:8080", "8080"
+  const bracketed = /^(\[[^\]]+\]):/.exec(text);
+  if (bracketed) return bracketed[1];
+  const parts = text.split(':');
+  return parts.length === 3 ? parts[0] : undefined;
+}
+
+/** Problems with how one service sets AGENTQ_API_TOKENS (`undefined`: not set). */
+function tokenProblems(name: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  const text = String(value);
+  const required = /^\$\{AGENTQ_API_TOKENS:?\?[^}]*\}$/.test(text);
+  if (required) return [];
+  if (/\$\{AGENTQ_API_TOKENS:?-/.test(text))
+    return [`${name}: AGENTQ_API_TOKENS has a default; require it with \${AGENTQ_API_TOKENS:?…}`];
+  const literal = text.split(',').find((t) => isPlaceholderToken(t.trim()));
+  return [
+    literal !== undefined
+      ? `${name}: AGENTQ_API_TOKENS is the placeholder "${literal}"`
+      : `${name}: AGENTQ_API_TOKENS must come from the environment: \${AGENTQ_API_TOKENS:?…}`,
+  ];
+}
+
+function environmentOf(s: Service): Record<string, unknown> {
+  if (!Array.isArray(s.environment)) return s.environment ?? {};
+  return Object.fromEntries(
+    s.environment.map((entry) => {
+      const at = entry.indexOf('=');
+      return at < 0 ? [entry, undefined] : [entry.slice(0, at), entry.slice(at + 1)];
+    }),
+  );
 }
 
 const file = process.argv[2] ?? 'docker-compose.yml';
@@ -39,6 +83,14 @@ for (const [name, s] of Object.entries(services)) {
         problems.push(`${name}: bad condition for ${dep}`);
     }
   }
+  problems.push(...tokenProblems(name, environmentOf(s).AGENTQ_API_TOKENS));
+  for (const port of s.ports ?? []) {
+    const host = hostAddress(port);
+    if (host === undefined || !LOOPBACK.has(host))
+      problems.push(
+        `${name}: port ${JSON.stringify(port)} is published on ${host ?? 'every interface'}; publish on 127.0.0.1`,
+      );
+  }
   for (const volume of s.volumes ?? []) {
     const source = volume.split(':')[0]!;
     if (!source.startsWith('.') && !source.startsWith('/') && !(source in (doc.volumes ?? {}))) {
@@ -49,8 +101,10 @@ for (const [name, s] of Object.entries(services)) {
 for (const required of ['postgres', 'migrate', 'api', 'worker']) {
   if (!(required in services)) problems.push(`missing service ${required}`);
 }
+if (services.api && environmentOf(services.api).AGENTQ_API_TOKENS === undefined)
+  problems.push('api: AGENTQ_API_TOKENS is not set; require it with ${AGENTQ_API_TOKENS:?…}');
 if (problems.length) {
   console.error(`${file}:\n  ${problems.join('\n  ')}`);
   process.exit(1);
 }
-console.log(`${file}: ${Object.keys(services).length} services, syntax ok`);
+console.log(`${file}: ${Object.keys(services).length} services, syntax and safety rules ok`);

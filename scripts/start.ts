@@ -2,14 +2,20 @@
  * `npm start`: everything in one process for a laptop. Uses DATABASE_URL when
  * set; otherwise an embedded Postgres whose data lives in .agentq/. Applies
  * migrations, starts the API and a worker, and prints how to try it.
+ *
+ * Ctrl-C (or SIGTERM to npm, which passes it on: the script line `exec`s node)
+ * stops the worker first (running tasks requeued, its row deregistered), then
+ * the API, and the embedded Postgres last; it runs in its own process group,
+ * so the terminal's Ctrl-C does not reach it directly.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApi } from '../api/server.ts';
+import { logStartFacts, startBanner } from '../shared/banner.ts';
 import { createPool } from '../shared/db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../shared/db/embedded-postgres.ts';
 import { migrateDatabase } from '../shared/db/migrate.ts';
-import { createLogger } from '../shared/logger.ts';
+import { createRootLogger, forComponent } from '../shared/logger.ts';
 import {
   keepRunningOnUnhandledRejection,
   loadConfigOrExit,
@@ -19,59 +25,80 @@ import { startWorker } from '../worker/worker.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = loadConfigOrExit(process.env);
-const logger = createLogger('start', config.logLevel);
+const rootLogger = createRootLogger(config.logLevel);
+const logger = forComponent(rootLogger, 'start');
 keepRunningOnUnhandledRejection(logger);
 
 let embedded: EmbeddedDatabase | undefined;
+let embeddedDataDir: string | undefined;
 let connectionString = config.databaseUrl;
 if (!connectionString) {
   // AGENTQ_DATA_DIR moves it (the tests start `npm start` in a scratch directory).
-  const dataDir = path.join(process.env.AGENTQ_DATA_DIR ?? path.join(root, '.agentq'), 'pg');
-  logger.info({ dataDir }, 'DATABASE_URL is not set: starting an embedded Postgres');
-  embedded = await startEmbeddedPostgres({ dataDir, port: 54329, persistent: true });
+  embeddedDataDir = path.join(process.env.AGENTQ_DATA_DIR ?? path.join(root, '.agentq'), 'pg');
+  logger.info(
+    { dataDir: embeddedDataDir },
+    'DATABASE_URL is not set: starting an embedded Postgres',
+  );
+  embedded = await startEmbeddedPostgres({
+    dataDir: embeddedDataDir,
+    port: 54329,
+    persistent: true,
+    log: (line) => logger.debug({ postgres: line.trim() }, 'embedded Postgres'),
+    warn: (message) => logger.warn(message),
+  });
   connectionString = embedded.url;
 }
+logStartFacts(logger, config, connectionString);
 
 // One pool for the API and the worker in this process.
 const pool = createPool({ connectionString, applicationName: 'agentq', max: 2 * config.dbPoolMax });
-const { applied } = await migrateDatabase(pool);
-if (applied.length) logger.info({ applied }, 'migrations applied');
-const api = await startApi({
-  config,
-  pool,
-  connectionString,
-  logger: logger.child({ component: 'api' }),
-});
-const worker = await startWorker({
-  config,
-  pool,
-  connectionString,
-  logger: logger.child({ component: 'worker' }),
+const [api, worker] = await startParts(connectionString).catch(async (err: unknown) => {
+  // One line a newcomer can act on (a taken port, most often), not a stack.
+  const e = err as NodeJS.ErrnoException;
+  const message =
+    e.code === 'EADDRINUSE'
+      ? `port ${config.port} is in use (set PORT to another)`
+      : String(e.message ?? err);
+  logger.fatal({ err }, 'start failed');
+  process.stderr.write(`agentq: could not start: ${message}\n`);
+  await pool.end().catch(() => {});
+  await embedded?.stop();
+  process.exit(1);
 });
 
-const auth = config.apiTokens.length ? ` -H 'Authorization: Bearer <token>'` : '';
+async function startParts(connectionString: string) {
+  const { applied } = await migrateDatabase(pool);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  const api = await startApi({
+    config,
+    pool,
+    connectionString,
+    logger: forComponent(rootLogger, 'api'),
+  });
+  const worker = await startWorker({
+    config,
+    pool,
+    connectionString,
+    logger: forComponent(rootLogger, 'worker'),
+  }).catch(async (err: unknown) => {
+    await api.stop();
+    throw err;
+  });
+  return [api, worker] as const;
+}
+
 process.stdout.write(
-  [
-    '',
-    `agentq is running at ${api.url}` +
-      (config.defaultProvider === 'offline'
-        ? '  (provider: offline demo — set OPENAI_API_KEY or GOOGLE_API_KEY for a real model)'
-        : `  (default provider: ${config.defaultProvider})`),
-    '',
-    'Try it:',
-    `  curl -s -X POST ${api.url}/v1/tasks${auth} -H 'Content-Type: application/json' \\`,
-    `       -d '{"input":{"prompt":"What is 17 * 23? Use the calculator."}}'`,
-    `  curl -s "${api.url}/v1/tasks/<id>?wait=30"${auth}`,
-    `  curl -s ${api.url}/v1/tasks/<id>/events${auth}`,
-    '',
-    'Ctrl-C stops it.',
-    '',
-  ].join('\n'),
+  startBanner({ config, apiUrl: api.url, databaseUrl: connectionString, embeddedDataDir }),
 );
 
+// The order matters: the worker requeues and deregisters through the
+// database, so the database goes last, even when an earlier step fails.
 onShutdownSignal(async () => {
-  await worker.stop();
-  await api.stop();
-  await pool.end();
-  await embedded?.stop();
+  try {
+    await worker.stop();
+    await api.stop();
+    await pool.end();
+  } finally {
+    await embedded?.stop();
+  }
 });

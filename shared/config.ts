@@ -133,12 +133,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const [defaultProvider, defaultProviderReason] = pickDefaultProvider(
     e.AGENTQ_DEFAULT_PROVIDER,
     e.OPENAI_API_KEY,
+    e.OPENAI_BASE_URL,
     googleApiKey,
   );
   const host = e.HOST ?? (e.AGENTQ_API_TOKENS.length > 0 ? '0.0.0.0' : '127.0.0.1');
   if (e.AGENTQ_API_TOKENS.length === 0 && !isLoopback(host)) {
     throw new ConfigError(
       `invalid HOST: ${host} would expose an API without authentication; set AGENTQ_API_TOKENS`,
+    );
+  }
+  const placeholder = e.AGENTQ_API_TOKENS.find(isPlaceholderToken);
+  if (placeholder !== undefined) {
+    throw new ConfigError(
+      `invalid AGENTQ_API_TOKENS: "${placeholder}" is a placeholder, not a secret; set a random token (e.g. openssl rand -hex 32)`,
     );
   }
   if (e.AGENTQ_API_TOKENS.some((t) => t.length < 8)) {
@@ -174,12 +181,54 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 function pickDefaultProvider(
   explicit: ProviderName | undefined,
   openaiKey: string | undefined,
+  openaiBaseUrl: string | undefined,
   googleKey: string | undefined,
 ): [ProviderName, string] {
   if (explicit) return [explicit, 'AGENTQ_DEFAULT_PROVIDER'];
   if (openaiKey) return ['openai', 'OPENAI_API_KEY is set'];
+  // A local OpenAI-compatible server (Ollama, vLLM) needs no key.
+  if (openaiBaseUrl) return ['openai', 'OPENAI_BASE_URL is set'];
   if (googleKey) return ['google', 'GOOGLE_API_KEY is set'];
   return ['offline', 'no provider key is set: tasks use the offline demo provider'];
+}
+
+/**
+ * Tokens copied from examples and templates (compared ignoring case and
+ * punctuation, so `Change_Me` counts too), and one character repeated: a
+ * deployment that keeps one is open to anyone who read the same example.
+ */
+const PLACEHOLDER_TOKENS = new Set([
+  'changemeplease',
+  'changeme',
+  'changethis',
+  'replaceme',
+  'secret',
+  'secrettoken',
+  'mysecret',
+  'token',
+  'mytoken',
+  'apitoken',
+  'yourtoken',
+  'yourtokenhere',
+  'yourapitoken',
+  'password',
+  'passw0rd',
+  'letmein',
+  'example',
+  'test',
+  'testtoken',
+  'admin',
+  'default',
+  'qwerty',
+  'qwertyui',
+  '12345678',
+  '123456789',
+  '1234567890',
+]);
+
+export function isPlaceholderToken(token: string): boolean {
+  const folded = token.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return PLACEHOLDER_TOKENS.has(folded) || /^(.)\1*$/.test(token);
 }
 
 function isLoopback(host: string): boolean {

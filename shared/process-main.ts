@@ -1,6 +1,6 @@
 /**
  * The start-up frame every entry point shares: load the config (a bad value
- * prints one line and exits 1), and turn SIGTERM/SIGINT into one graceful stop.
+ * prints one line and exits 1), and turn SIGTERM/SIGINT/SIGHUP into one graceful stop.
  */
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import type { Logger } from './logger.ts';
@@ -18,7 +18,7 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv): Config {
 }
 
 /**
- * Runs `stop` once on the first SIGTERM/SIGINT. A second signal forces an
+ * Runs `stop` once on the first SIGTERM/SIGINT/SIGHUP. A second signal forces an
  * exit, unless it comes within a second of the first: under `npm start` one
  * Ctrl-C arrives twice (from the terminal, and relayed by npm), and that must
  * not cut the graceful stop short.
@@ -41,6 +41,9 @@ export function onShutdownSignal(stop: (signal: string) => Promise<void>): void 
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+  // A closed terminal: without a handler node dies at once, skipping the stop
+  // (and leaving `npm start`'s Postgres, in its own session, running).
+  process.on('SIGHUP', handler);
 }
 
 /**

@@ -1,4 +1,5 @@
 /** `npm run worker`: one worker process against DATABASE_URL (run `npm run migrate` first). */
+import { logStartFacts } from '../shared/banner.ts';
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -18,6 +19,7 @@ try {
   process.stderr.write(`agentq: ${(err as Error).message}\n`);
   process.exit(1);
 }
+logStartFacts(logger, config, connectionString);
 if (config.defaultProvider === 'offline') logger.warn(config.defaultProviderReason);
 const pool = createPool({
   connectionString,

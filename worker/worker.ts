@@ -93,6 +93,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     concurrency: config.workerConcurrency,
     pollInterval: config.pollIntervalMs,
     noHandleSignals: true, // main.ts owns signals; see stop()
+    // No cron: without this graphile-worker looks for ./crontab and logs its absence.
+    parsedCronItems: [],
     // We abort running attempts ourselves when the grace period ends; this is
     // only graphile-worker's own backstop, after ours.
     gracefulShutdownAbortTimeout: config.shutdownGraceMs + 5000,

@@ -1,14 +1,21 @@
 // `npm start` as a new user runs it: no DATABASE_URL (embedded Postgres), and
-// with DATABASE_URL set. It must serve a task end to end and stop cleanly.
+// with DATABASE_URL set. It must serve a task end to end and stop cleanly:
+// Ctrl-C (SIGINT to the whole process group, as a terminal sends it) and
+// SIGTERM to the npm process alone (as a supervisor sends it) both requeue a
+// task in flight, deregister the worker, stop the embedded Postgres last, and
+// leave no process behind.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../shared/db/embedded-postgres.ts';
+import { freePort, startEmbeddedPostgres } from '../../shared/db/embedded-postgres.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { apiClient } from '../helpers/http-client.ts';
+import { startFakeOpenAI } from '../helpers/fake-openai.ts';
+import { duplicateKeys } from '../helpers/log-lines.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -29,8 +36,12 @@ async function npmStart(env: Record<string, string>) {
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  let exitedAt = 0;
   const exited = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => resolve(code)),
+    proc.once('exit', (code) => {
+      exitedAt = Date.now();
+      resolve(code);
+    }),
   );
   // Ctrl-C in a terminal: SIGINT to the whole foreground process group.
   const stop = async () => {
@@ -48,7 +59,28 @@ async function npmStart(env: Record<string, string>) {
     timeoutMs: 60_000,
     what: `npm start to print its banner\n${out}`,
   });
-  return { url: `http://127.0.0.1:${port}`, output: () => out, stop };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output: () => out,
+    stop,
+    npmPid: proc.pid!,
+    exited,
+    exitedAt: () => exitedAt,
+    logs: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => ({ line: l, json: JSON.parse(l) as Record<string, unknown> })),
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function runOneTask(url: string) {
@@ -113,6 +145,94 @@ describe('npm start', () => {
   });
 });
 
+describe('stopping npm start with a task in flight', () => {
+  const GRACE_MS = 2000;
+
+  it.each([
+    ['Ctrl-C: SIGINT to the whole process group', 'group', 'SIGINT'],
+    ['a supervisor: SIGTERM to the npm process only', 'npm', 'SIGTERM'],
+  ] as const)('%s', async (_what, target, signal) => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'agentq-stop-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    // A provider that never answers: the task stays running until the worker aborts it.
+    const fake = await startFakeOpenAI();
+    cleanups.push(() => fake.close());
+    fake.setHandler(() => ({ hang: true }));
+    // OPENAI_BASE_URL alone (no key, no AGENTQ_DEFAULT_PROVIDER) selects openai.
+    const app = await npmStart({
+      AGENTQ_DATA_DIR: dataDir,
+      OPENAI_BASE_URL: fake.url,
+      AGENTQ_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      LOG_LEVEL: 'info',
+    });
+    expect(app.output()).toContain(`provider  openai, model gpt-4o-mini, at ${fake.url}`);
+    expect(app.output()).not.toContain('API_KEY');
+    const postgresPid = Number(
+      (await readFile(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0],
+    );
+    const nodePid = Number(app.logs()[0]!.json.pid);
+    // Should this fail half-way, leave nothing running (runs before the rm above).
+    cleanups.push(async () => {
+      if (isAlive(nodePid)) process.kill(nodePid, 'SIGKILL');
+      if (isAlive(postgresPid)) process.kill(postgresPid, 'SIGINT');
+      await waitFor(() => !isAlive(postgresPid), { what: 'a leftover Postgres to stop' });
+    });
+    expect(isAlive(postgresPid) && isAlive(nodePid)).toBe(true);
+
+    const { status, body } = await apiClient(app.url).submit({ input: { prompt: 'hello' } });
+    expect(status).toBe(201);
+    expect(body.config.provider).toBe('openai');
+    await fake.waitFor((requests) => requests.length === 1, 30_000);
+
+    const signalledAt = Date.now();
+    process.kill(target === 'group' ? -app.npmPid : app.npmPid, signal);
+    expect(await app.exited).toBe(0);
+    // The worker gives the task GRACE_MS, then requeues it; the rest (API,
+    // pool, Postgres) takes seconds, not the 29 s of a Postgres stopped first.
+    expect(app.exitedAt() - signalledAt).toBeLessThan(GRACE_MS + 8000);
+    expect(fake.requests[0]!.aborted).toBe(true);
+
+    // Nothing left running: not node (under npm and sh), not Postgres.
+    await waitFor(() => !isAlive(nodePid) && !isAlive(postgresPid), {
+      timeoutMs: 5000,
+      what: 'node and Postgres to be gone',
+    });
+    expect(() => process.kill(-app.npmPid, 0)).toThrow(); // the whole process group is gone
+    expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+
+    const logs = app.logs();
+    expect(logs.filter((l) => Number(l.json.level) >= 50).map((l) => l.line)).toEqual([]);
+    expect(logs.filter((l) => duplicateKeys(l.line).length > 0).map((l) => l.line)).toEqual([]);
+    expect(app.output()).not.toContain('crontab');
+
+    // The database, opened again: the task is back in the queue with its
+    // attempt not counted, and the worker deregistered.
+    const db = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'pg'), persistent: true });
+    const client = new pg.Client({ connectionString: db.url });
+    try {
+      await client.connect();
+      const task = await client.query(`SELECT status, attempts FROM agentq.tasks WHERE id = $1`, [
+        body.id,
+      ]);
+      expect(task.rows, app.output()).toEqual([{ status: 'queued', attempts: 0 }]);
+      const events = await client.query<{ type: string; data: Record<string, unknown> }>(
+        `SELECT type, data FROM agentq.task_events WHERE task_id = $1 ORDER BY seq`,
+        [body.id],
+      );
+      expect(events.rows.map((e) => e.type)).not.toContain('recovered');
+      expect(events.rows.filter((e) => e.type === 'status').map((e) => e.data.to)).toEqual([
+        'queued',
+        'running',
+        'queued',
+      ]);
+      expect((await client.query(`SELECT id FROM agentq.workers`)).rows).toEqual([]);
+    } finally {
+      await client.end();
+      await db.stop();
+    }
+  });
+});
+
 describe('configuration errors', () => {
   it.each([
     [
@@ -129,6 +249,11 @@ describe('configuration errors', () => {
       'api/main.ts',
       { DATABASE_URL: 'postgres://x/y', HOST: '0.0.0.0' },
       'agentq: invalid HOST: 0.0.0.0 would expose an API without authentication; set AGENTQ_API_TOKENS',
+    ],
+    [
+      'api/main.ts',
+      { DATABASE_URL: 'postgres://x/y', HOST: '0.0.0.0', AGENTQ_API_TOKENS: 'change-me-please' },
+      'agentq: invalid AGENTQ_API_TOKENS: "change-me-please" is a placeholder, not a secret; set a random token (e.g. openssl rand -hex 32)',
     ],
     [
       'worker/main.ts',
