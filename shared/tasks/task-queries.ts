@@ -97,7 +97,10 @@ const SUBMIT_SQL = `
 WITH items AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
     ord int, id uuid, type text, input jsonb, config jsonb, max_attempts int, priority int,
-    timeout_ms int, run_at timestamptz, metadata jsonb, idempotency_key text, request_hash text)
+    timeout_ms int, metadata jsonb, idempotency_key text, request_hash text)
+  -- run_at travels beside the JSON, as timestamps pg serialises itself (years
+  -- 0 and 10000 included, which ISO strings in JSON would not survive).
+  CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
 ),
 taken AS (
   SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
@@ -176,13 +179,13 @@ export async function taskInsertManyWithJobs(
       max_attempts: t.maxAttempts,
       priority: t.priority,
       timeout_ms: t.timeoutMs,
-      run_at: t.runAt?.toISOString() ?? null,
       metadata: t.metadata,
       idempotency_key: t.idempotencyKey,
       request_hash: t.requestHash,
     });
   }
-  const rows = await runSubmit(db, JSON.stringify(items));
+  const runAts = tasks.map((t) => t.runAt);
+  const rows = await runSubmit(db, [JSON.stringify(items), JOB_MAX_ATTEMPTS, runAts]);
   const conflict = rows.find((r) => r.outcome === 'conflict');
   if (conflict) return { kind: 'conflict', index: conflict.ord, task: stripOrd(conflict) };
   const byOrd = new Map(rows.map((r) => [r.ord, r]));
@@ -220,11 +223,11 @@ function stripOrd({ ord: _ord, outcome: _outcome, ...task }: SubmitRow): TaskRow
   return task;
 }
 
-async function runSubmit(db: Db, items: string): Promise<SubmitRow[]> {
+async function runSubmit(db: Db, parameters: unknown[]): Promise<SubmitRow[]> {
   for (let attempt = 1; ; attempt++) {
     try {
       const { rows } = await db.executeQuery<SubmitRow>(
-        CompiledQuery.raw(SUBMIT_SQL, [items, JOB_MAX_ATTEMPTS]),
+        CompiledQuery.raw(SUBMIT_SQL, parameters),
       );
       return rows;
     } catch (err) {
