@@ -226,9 +226,7 @@ function stripOrd({ ord: _ord, outcome: _outcome, ...task }: SubmitRow): TaskRow
 async function runSubmit(db: Db, parameters: unknown[]): Promise<SubmitRow[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const { rows } = await db.executeQuery<SubmitRow>(
-        CompiledQuery.raw(SUBMIT_SQL, parameters),
-      );
+      const { rows } = await db.executeQuery<SubmitRow>(CompiledQuery.raw(SUBMIT_SQL, parameters));
       return rows;
     } catch (err) {
       const code = (err as { code?: unknown }).code;
