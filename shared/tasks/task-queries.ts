@@ -141,11 +141,15 @@ SELECT taken.ord, CASE WHEN taken.same THEN 'replayed' ELSE 'conflict' END, t.*
 FROM taken JOIN agentq.tasks t ON t.id = taken.id
 ORDER BY 1`;
 
-// A racing submit took one of our keys (unique_violation), or two batches
-// sharing keys locked each other (deadlock_detected): the statement rolled
-// back whole; run it again, and it finds the keys taken.
-const RETRY_SQLSTATES = new Set(['23505', '40P01']);
+// A racing submit took one of our keys (unique_violation on the key), or two
+// batches sharing keys locked each other (deadlock_detected, should the
+// insert order ever stop preventing it): the statement rolled back whole; run
+// it again, and it finds the keys taken.
 const SUBMIT_TRIES = 5;
+const isRetryable = (err: unknown) => {
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  return (code === '23505' && constraint === 'tasks_idempotency_key_key') || code === '40P01';
+};
 
 /**
  * Submits `tasks` (request order) in one statement; see SUBMIT_SQL. Two items
@@ -229,9 +233,7 @@ async function runSubmit(db: Db, parameters: unknown[]): Promise<SubmitRow[]> {
       const { rows } = await db.executeQuery<SubmitRow>(CompiledQuery.raw(SUBMIT_SQL, parameters));
       return rows;
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (attempt >= SUBMIT_TRIES || typeof code !== 'string' || !RETRY_SQLSTATES.has(code))
-        throw err;
+      if (attempt >= SUBMIT_TRIES || !isRetryable(err)) throw err;
     }
   }
 }
