@@ -103,8 +103,11 @@ WITH items AS (
   CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
 ),
 taken AS (
+  -- = ANY(ARRAY(...)) keeps this an index look-up however many tasks are stored.
   SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
-  FROM items i JOIN agentq.tasks t ON t.idempotency_key = i.idempotency_key
+  FROM agentq.tasks t JOIN items i ON i.idempotency_key = t.idempotency_key
+  WHERE t.idempotency_key = ANY (ARRAY(
+    SELECT idempotency_key FROM items WHERE idempotency_key IS NOT NULL))
 ),
 fresh AS (
   SELECT i.* FROM items i
@@ -138,7 +141,8 @@ created AS (
 SELECT i.ord, 'created' AS outcome, c.* FROM created c JOIN items i ON i.id = c.id
 UNION ALL
 SELECT taken.ord, CASE WHEN taken.same THEN 'replayed' ELSE 'conflict' END, t.*
-FROM taken JOIN agentq.tasks t ON t.id = taken.id
+FROM agentq.tasks t JOIN taken ON taken.id = t.id
+WHERE t.id = ANY (ARRAY(SELECT id FROM taken))
 ORDER BY 1`;
 
 // A racing submit took one of our keys (unique_violation on the key), or two
