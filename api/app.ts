@@ -9,6 +9,7 @@ import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
+import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
 
 export function createApp(deps: AppDeps): Hono {
@@ -21,20 +22,25 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', healthRoutes(deps));
 
   if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));
-  app.use(
-    '/v1/*',
-    // Checks Content-Length before reading, so an oversized body is refused unread.
+  // Checks Content-Length before reading, so an oversized body is refused unread.
+  const limit = (maxSize: number) =>
     bodyLimit({
-      maxSize: deps.config.bodyLimitBytes,
+      maxSize,
       onError: () => {
         throw new ApiError(
           413,
           'payload_too_large',
-          `request body is larger than ${deps.config.bodyLimitBytes} bytes`,
+          `request body is larger than ${maxSize} bytes`,
         );
       },
-    }),
+    });
+  const bodyLimitSingle = limit(deps.config.bodyLimitBytes);
+  // A batch carries up to 1,000 submit bodies: it gets its own, larger limit.
+  const bodyLimitBatch = limit(deps.config.batchBodyLimitBytes);
+  app.use('/v1/*', (c, next) =>
+    (c.req.path === '/v1/tasks/batch' ? bodyLimitBatch : bodyLimitSingle)(c, next),
   );
+  app.route('/v1/tasks', batchRoutes(deps));
   app.route('/v1/tasks', taskRoutes(deps));
   app.route('/v1/tasks', eventRoutes(deps));
   return app;

@@ -11,12 +11,13 @@ export interface IssueDetail {
   message: string;
 }
 
-function fieldOf(issue: v.BaseIssue<unknown>): string {
-  return (issue.path ?? []).map((p) => String(p.key)).join('.');
+function fieldOf(issue: v.BaseIssue<unknown>, at: string): string {
+  const path = (issue.path ?? []).map((p) => String(p.key)).join('.');
+  return at && path ? `${at}.${path}` : at || path;
 }
 
-function describe(issue: v.BaseIssue<unknown>): IssueDetail {
-  const field = fieldOf(issue);
+function describe(issue: v.BaseIssue<unknown>, at: string): IssueDetail {
+  const field = fieldOf(issue, at);
   if (issue.type === 'strict_object' && issue.expected === 'never') {
     return { field, message: `unknown field "${field}"` };
   }
@@ -32,6 +33,14 @@ function describe(issue: v.BaseIssue<unknown>): IssueDetail {
   return { field, message: `${field || 'body'}: ${issue.message}` };
 }
 
+/**
+ * Each issue with the field it concerns; `at` prefixes every field (a batch
+ * item's `tasks[3]`, so its fields read `tasks[3].config.model`).
+ */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[], at = ''): IssueDetail[] {
+  return issues.map((issue) => describe(issue, at));
+}
+
 /** Parses or throws a 400 whose message names the first bad field. */
 export function parseOr400<TSchema extends v.GenericSchema>(
   schema: TSchema,
@@ -40,7 +49,7 @@ export function parseOr400<TSchema extends v.GenericSchema>(
 ): v.InferOutput<TSchema> {
   const result = v.safeParse(schema, value);
   if (result.success) return result.output;
-  const issues = result.issues.map(describe);
+  const issues = describeIssues(result.issues);
   throw new ApiError(400, code, issues[0]!.message, { issues });
 }
 

@@ -22,6 +22,9 @@
  *      GET /v1/tasks/:id?wait=30.
  *   4. memory: peak RSS and JS heap of this process during each execution
  *      phase (sampled every 50 ms, after a full GC).
+ *   5. submit (bench/submit.ts, last, on drained queues): batch submit
+ *      throughput (POST /v1/tasks/batch beside one add_jobs per batch) and
+ *      commits per submit (POST /v1/tasks beside add_job).
  *
  * Reading the ratios: every ratio is agentq / raw. For throughput, lower than
  * 1 means agentq moves fewer tasks per second (0.25× = a quarter of the rate).
@@ -32,7 +35,8 @@
  * Environment: DATABASE_URL or TEST_DATABASE_URL (else an embedded Postgres in
  * a temporary directory), BENCH_TASKS (2000), BENCH_CONCURRENCY (10, worker
  * concurrency on both sides), BENCH_ENQUEUE_CLIENTS (10),
- * BENCH_LATENCY_SAMPLES (200). Prints a table and writes bench/results.json.
+ * BENCH_LATENCY_SAMPLES (200), BENCH_BATCH_TASKS (20000, tasks submitted in
+ * batches per side), BENCH_BATCH_SIZE (1000, tasks per batch). Prints a table and writes bench/results.json.
  */
 import os from 'node:os';
 import { createRequire } from 'node:module';
@@ -77,6 +81,7 @@ import {
   verifyComparable,
 } from './raw.ts';
 import { renderTable, row, writeResults, type BenchResults, type Row } from './report.ts';
+import { measureSubmits } from './submit.ts';
 
 // --- parameters --------------------------------------------------------------
 
@@ -96,6 +101,8 @@ function readParams() {
     CONCURRENCY: intFromEnv('BENCH_CONCURRENCY', 10, 1, 1000),
     ENQUEUE_CLIENTS: intFromEnv('BENCH_ENQUEUE_CLIENTS', 10, 1, 200),
     LATENCY_SAMPLES: intFromEnv('BENCH_LATENCY_SAMPLES', 200, 1, 100_000),
+    BATCH_TASKS: intFromEnv('BENCH_BATCH_TASKS', 20_000, 1, 1_000_000),
+    BATCH_SIZE: intFromEnv('BENCH_BATCH_SIZE', 1000, 1, 1000),
   };
 }
 
@@ -106,7 +113,7 @@ try {
   process.stderr.write(`bench: ${(err as Error).message}\n`);
   process.exit(1);
 }
-const { TASKS, CONCURRENCY, ENQUEUE_CLIENTS, LATENCY_SAMPLES } = params;
+const { TASKS, CONCURRENCY, ENQUEUE_CLIENTS, LATENCY_SAMPLES, BATCH_TASKS, BATCH_SIZE } = params;
 // Untimed runs first, so connection set-up, prepared statements and the JIT
 // are paid before the clock starts, the same for both systems.
 const ENQUEUE_WARMUP = Math.min(200, TASKS);
@@ -423,6 +430,23 @@ async function main(): Promise<void> {
   );
   await stopLatencyApi();
   await stopLatencyWorker();
+  // 5. Submit: batch throughput and commits per submit, on the drained queues.
+  const submits = await measureSubmits({
+    rawUrl,
+    aqUrl,
+    rawMonitor,
+    aqMonitor,
+    config,
+    closeClients: async () => {
+      for (const client of clients) await client.end();
+    },
+    batchTasks: BATCH_TASKS,
+    batchSize: BATCH_SIZE,
+    singleTasks: Math.min(TASKS, 1000),
+    enqueueClients: ENQUEUE_CLIENTS,
+    poolMax: POOL_MAX,
+    log,
+  });
   const aqLat = summarize(aqLatRun.endToEnd);
   const aqBreakdown = {
     submit: summarize(aqLatRun.submit),
@@ -543,6 +567,7 @@ async function main(): Promise<void> {
       rawComparable.writes.rowWrites,
       agentq.writes.rowWrites,
     ),
+    ...submits.rows,
   ];
   const f = (s: LatencySummary) =>
     `${s.p50.toFixed(2)} / ${s.p95.toFixed(2)} / ${s.p99.toFixed(2)} ms`;
@@ -565,6 +590,7 @@ async function main(): Promise<void> {
       `completion count in both columns. agentq's commits also count the transactions in which LISTENing connections ` +
       `read NOTIFYs: each notifying commit wakes every listener in the database (here the worker's agentq_cancel ` +
       `listener and graphile-worker's jobs:insert listener), so agentq shows more commits than the comparable job for the same row writes.`,
+    ...submits.notes,
   ];
   const results: BenchResults = {
     generated_at: new Date().toISOString(),
@@ -597,6 +623,7 @@ async function main(): Promise<void> {
       execution: { raw_noop: rawNoop, raw_comparable: rawComparable, agentq },
       agentq_check: check,
       latency_ms: { raw: rawLat, agentq: aqLat, agentq_breakdown: aqBreakdown },
+      ...submits.details,
     },
     notes,
   };

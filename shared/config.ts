@@ -56,6 +56,7 @@ const EnvSchema = v.object({
   AGENTQ_HTTP_ALLOWLIST: list,
   LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
   AGENTQ_BODY_LIMIT_BYTES: integer(1024, 100 * 1024 * 1024, 1024 * 1024),
+  AGENTQ_BATCH_BODY_LIMIT_BYTES: integer(1024, 256 * 1024 * 1024, 16 * 1024 * 1024),
   AGENTQ_POLL_INTERVAL_MS: integer(50, 60_000, 1000),
   AGENTQ_HEARTBEAT_MS: integer(100, 600_000, 5000),
   AGENTQ_WORKER_DEAD_AFTER_MS: integer(500, 3_600_000, 30_000),
@@ -92,6 +93,8 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
   /** Largest accepted request body. Default 1 MiB. */
   bodyLimitBytes: number;
+  /** Largest accepted POST /v1/tasks/batch body (up to 1,000 tasks). Default 16 MiB. */
+  batchBodyLimitBytes: number;
   /** How often idle workers look for due jobs (future run_at, retries). Default 1000 ms. */
   pollIntervalMs: number;
   /** Worker heartbeat period. Default 5000 ms. */
@@ -167,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     httpAllowlist: e.AGENTQ_HTTP_ALLOWLIST,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.AGENTQ_BODY_LIMIT_BYTES,
+    batchBodyLimitBytes: e.AGENTQ_BATCH_BODY_LIMIT_BYTES,
     pollIntervalMs: e.AGENTQ_POLL_INTERVAL_MS,
     heartbeatMs: e.AGENTQ_HEARTBEAT_MS,
     workerDeadAfterMs: e.AGENTQ_WORKER_DEAD_AFTER_MS,

@@ -2,23 +2,20 @@
  * /v1/tasks: submit, read (with long-poll), list, cancel. Every reply is
  * either a task, a page of tasks, or the error shape.
  */
-import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import * as v from 'valibot';
-import { uuidv7 } from 'uuidv7';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
-import { assertStorableJson, parseOr400, queryObject } from '../validation.ts';
-import { resolveAgentConfig } from '../../shared/tasks/agent-config.ts';
+import { parseOr400, queryObject } from '../validation.ts';
 import {
   taskCancelQueued,
   taskFindById,
-  taskFindByIdempotencyKey,
-  taskInsertWithJob,
   taskList,
   taskRequestCancel,
+  taskSubmit,
 } from '../../shared/tasks/task-queries.ts';
-import { isPlainObject, parseTimestamp, SubmitBody } from './submit-schema.ts';
+import { parseTimestamp } from './submit-schema.ts';
+import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { parseTaskId } from './task-id.ts';
@@ -70,82 +67,35 @@ const ListQuery = v.strictObject({
   cursor: v.optional(v.string()),
 });
 
-/** Canonical JSON (sorted keys) so a replayed body hashes the same whatever its key order. */
-function canonical(value: unknown): string {
-  // A Date (a parsed run_at) has no own keys: hash the instant, or every run_at hashes alike.
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
 export function taskRoutes(deps: AppDeps) {
   const { db, config, listener } = deps;
   const app = new Hono();
 
   app.post('/', async (c) => {
-    const raw = await readJsonBody(c);
-    if (!isPlainObject(raw))
-      throw new ApiError(400, 'invalid_request', 'body: must be a JSON object');
-    assertStorableJson(raw);
-    const body = parseOr400(SubmitBody, raw);
-    const headerKey = c.req.header('idempotency-key');
-    if (
-      headerKey !== undefined &&
-      body.idempotency_key !== undefined &&
-      headerKey !== body.idempotency_key
-    ) {
-      throw new ApiError(
-        400,
-        'invalid_request',
-        'Idempotency-Key header and idempotency_key differ',
-      );
+    const parsed = parseSubmitBody(await readJsonBody(c));
+    if (parsed.issues) {
+      throw new ApiError(400, 'invalid_request', parsed.issues[0]!.message, {
+        issues: parsed.issues,
+      });
     }
-    const key = body.idempotency_key ?? headerKey ?? null;
-    if (key !== null && (key.length === 0 || key.length > 200)) {
-      throw new ApiError(400, 'invalid_request', 'Idempotency-Key must be 1 to 200 characters');
-    }
-    const { idempotency_key: _ignored, ...hashed } = body;
-    const requestHash = createHash('sha256').update(canonical(hashed)).digest('hex');
-    const task = await taskInsertWithJob(db, {
-      id: uuidv7(),
-      type: body.type,
-      input: { prompt: body.input.prompt },
-      config: resolveAgentConfig(body.config, {
-        provider: config.defaultProvider,
-        model: config.defaultModel,
-      }),
-      maxAttempts: body.max_attempts,
-      priority: body.priority,
-      timeoutMs: body.timeout_s * 1000,
-      runAt: body.run_at ?? null,
-      metadata: body.metadata,
-      idempotencyKey: key,
-      requestHash: key === null ? null : requestHash,
-    });
-    if (task) {
-      c.header('Location', `/v1/tasks/${task.id}`);
-      return c.json(taskJson(task), 201);
-    }
-    const existing = await taskFindByIdempotencyKey(db, key!);
-    if (!existing)
-      throw new ApiError(409, 'conflict', 'the idempotency key was released concurrently; retry');
-    if (existing.request_hash !== requestHash) {
+    const key = idempotencyKeyOf(parsed.body, c.req.header('idempotency-key'));
+    // One statement: the row, its job and the replay/conflict check (taskSubmit).
+    const outcome = await taskSubmit(db, newTaskFrom(parsed.body, key, config));
+    const task = outcome.task;
+    if (outcome.kind === 'conflict') {
       throw new ApiError(
         409,
         'idempotency_conflict',
         'this idempotency key was used with a different request',
-        {
-          task_id: existing.id,
-        },
+        { task_id: task.id },
       );
     }
-    c.header('Location', `/v1/tasks/${existing.id}`);
-    c.header('Idempotent-Replayed', 'true');
-    return c.json(taskJson(existing), 200);
+    c.header('Location', `/v1/tasks/${task.id}`);
+    if (outcome.kind === 'replayed') {
+      c.header('Idempotent-Replayed', 'true');
+      return c.json(taskJson(task), 200);
+    }
+    return c.json(taskJson(task), 201);
   });
 
   app.get('/', async (c) => {

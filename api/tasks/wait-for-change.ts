@@ -5,7 +5,7 @@
  * caller re-reads the committed row afterwards; a notification is only a hint.
  */
 import { isConnectionError } from '../../shared/db/connection-errors.ts';
-import type { NotificationListener } from '../../shared/db/notification-listener.ts';
+import { EVERY_KEY, type NotificationListener } from '../../shared/db/notification-listener.ts';
 
 // Belt and braces: even a listener that is silently stuck cannot hold a waiter
 // past this; the caller re-reads and waits again.
@@ -21,7 +21,12 @@ export function waitForChange(
   let cancel = () => {};
   const promise = new Promise<void>((resolve) => {
     if (signal.aborted || timeoutMs <= 0) return resolve();
-    const unsubscribers = channels.map((ch) => listener.subscribe(ch, key, done));
+    // The key itself, and the empty payload a statement naming too many tasks
+    // sends instead of their ids (migrations/0005).
+    const unsubscribers = channels.flatMap((ch) => [
+      listener.subscribe(ch, key, done),
+      listener.subscribe(ch, EVERY_KEY, done),
+    ]);
     const unReconnect = listener.onReconnect(done);
     const timer = setTimeout(done, Math.min(timeoutMs, SAFETY_RECHECK_MS));
     signal.addEventListener('abort', done, { once: true });

@@ -2,7 +2,11 @@
  * One LISTEN connection per process, shared by every waiter (long-polls, event
  * streams, the worker's cancel watch) instead of a connection per request.
  *
- * Notifications carry ids only; subscribers re-read committed rows. When the
+ * Notifications carry ids only; subscribers re-read committed rows. One
+ * notification may name several ids, comma-separated (a statement that wrote
+ * many rows sends one; migrations/0005), and each named id reaches its own
+ * subscribers. An empty payload means "re-read everything": it reaches the
+ * subscribers of the key '' (EVERY_KEY), which waiters that re-read add. When the
  * connection drops (pg_terminate_backend, a restart) it reconnects with
  * backoff, and `onReconnect` subscribers are told, because notifications sent
  * while it was down are lost: they must re-read whatever they wait on.
@@ -11,6 +15,9 @@ import pg from 'pg';
 import type { Logger } from '../logger.ts';
 
 type Handler = (payload: string) => void;
+
+/** The key an empty payload ("something changed, re-read") is delivered to. */
+export const EVERY_KEY = '';
 
 export interface NotificationListenerOptions {
   connectionString: string;
@@ -113,8 +120,12 @@ export class NotificationListener {
   }
 
   private dispatch(channel: string, payload: string): void {
-    const handlers = this.byPayload.get(channel)?.get(payload);
-    if (!handlers) return;
-    for (const fn of [...handlers]) fn(payload);
+    const perChannel = this.byPayload.get(channel);
+    if (!perChannel) return;
+    const keys = payload.includes(',') ? new Set(payload.split(',')) : [payload];
+    for (const key of keys) {
+      const handlers = perChannel.get(key);
+      if (handlers) for (const fn of [...handlers]) fn(key);
+    }
   }
 }

@@ -1,12 +1,12 @@
 /**
- * The statements the API makes on task rows: submit (the row and its job in
- * one transaction), read, list, cancel. Status changes are single statements
+ * The statements the API makes on task rows: submit (rows and their jobs in
+ * one statement), read, list, cancel. Status changes are single statements
  * with their guard in the WHERE clause; the database trigger (migrations/0002)
  * refuses any edge the status machine lacks and writes the `status` event.
  * The worker's statements are in attempt-queries.ts, the step log's in
  * event-queries.ts.
  */
-import { sql, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { AgentConfig, Database, TaskStatus } from '../db/schema.ts';
 import { appendEvent } from './event-queries.ts';
@@ -60,38 +60,186 @@ export async function addAgentJob(
   return jobId;
 }
 
+/** What became of one submitted task. */
+export type SubmitOutcome =
+  /** Inserted now, with its job. */
+  | { kind: 'created'; task: TaskRow }
+  /** Its idempotency key was already used with the same request: the original task. */
+  | { kind: 'replayed'; task: TaskRow }
+  /** Its idempotency key was already used with another request: that task. */
+  | { kind: 'conflict'; task: TaskRow };
+
+export type SubmitManyResult =
+  | { kind: 'submitted'; outcomes: Array<Extract<SubmitOutcome, { kind: 'created' | 'replayed' }>> }
+  /**
+   * Nothing was written: item `index` reuses an idempotency key with another
+   * request, either a stored task's (`task`) or an earlier item's in the same
+   * request (`earlierIndex`).
+   */
+  | { kind: 'conflict'; index: number; task?: TaskRow; earlierIndex?: number };
+
 /**
- * Inserts the task and its graphile-worker job in one transaction: both commit
+ * The submit, as ONE statement (one round trip; one commit when run alone):
+ * the tasks already holding an item's idempotency key are looked up, the rest
+ * get their jobs from one graphile_worker.add_jobs call and are inserted
+ * pointing at them. The job is added before the row that names it, but both
+ * commit together (or neither does), so no worker ever sees a job without its
+ * task. If any key is held by a different request, nothing is written at all.
+ * A concurrent submit taking the same key between our look-up and our insert
+ * makes the insert fail (unique violation) and the whole statement roll back,
+ * job included; the caller retries and then finds the key taken.
+ *
+ * Rows come back in request order (`ord`); `outcome` is created, replayed or
+ * conflict. The plain INSERT (no ON CONFLICT) is deliberate: DO NOTHING would
+ * leave the job already added for a row that was not inserted.
+ */
+const SUBMIT_SQL = `
+WITH items AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
+    ord int, id uuid, type text, input jsonb, config jsonb, max_attempts int, priority int,
+    timeout_ms int, metadata jsonb, idempotency_key text, request_hash text)
+  -- run_at travels beside the JSON, as timestamps pg serialises itself (years
+  -- 0 and 10000 included, which ISO strings in JSON would not survive).
+  CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
+),
+taken AS (
+  -- = ANY(ARRAY(...)) keeps this an index look-up however many tasks are stored.
+  SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
+  FROM agentq.tasks t JOIN items i ON i.idempotency_key = t.idempotency_key
+  WHERE t.idempotency_key = ANY (ARRAY(
+    SELECT idempotency_key FROM items WHERE idempotency_key IS NOT NULL))
+),
+fresh AS (
+  SELECT i.* FROM items i
+  WHERE NOT EXISTS (SELECT 1 FROM taken WHERE taken.ord = i.ord)
+    AND NOT EXISTS (SELECT 1 FROM taken WHERE NOT taken.same)
+),
+specs AS (
+  SELECT ARRAY(
+    SELECT ROW('agent', json_build_object('task_id', f.id), NULL::text,
+               coalesce(f.run_at, now()), $2::smallint, NULL::text, (-f.priority)::smallint,
+               NULL::text[])::graphile_worker.job_spec
+    FROM fresh f ORDER BY f.ord) AS specs
+  OFFSET 0
+),
+jobs AS (
+  -- Never called with an empty array: that would still send jobs:insert.
+  SELECT (j.payload->>'task_id')::uuid AS task_id, j.id
+  FROM specs CROSS JOIN LATERAL graphile_worker.add_jobs(specs.specs) j
+  WHERE cardinality(specs.specs) > 0
+),
+created AS (
+  INSERT INTO agentq.tasks (id, type, input, config, max_attempts, priority, timeout_ms,
+                            run_at, metadata, idempotency_key, request_hash, job_id)
+  SELECT f.id, f.type, f.input, f.config, f.max_attempts, f.priority, f.timeout_ms,
+         coalesce(f.run_at, now()), f.metadata, f.idempotency_key, f.request_hash, jobs.id
+  FROM fresh f JOIN jobs ON jobs.task_id = f.id
+  -- One order for every submit, so two batches sharing keys cannot deadlock.
+  ORDER BY f.idempotency_key NULLS LAST, f.ord
+  RETURNING *
+)
+SELECT i.ord, 'created' AS outcome, c.* FROM created c JOIN items i ON i.id = c.id
+UNION ALL
+SELECT taken.ord, CASE WHEN taken.same THEN 'replayed' ELSE 'conflict' END, t.*
+FROM agentq.tasks t JOIN taken ON taken.id = t.id
+WHERE t.id = ANY (ARRAY(SELECT id FROM taken))
+ORDER BY 1`;
+
+// A racing submit took one of our keys (unique_violation on the key), or two
+// batches sharing keys locked each other (deadlock_detected, should the
+// insert order ever stop preventing it): the statement rolled back whole; run
+// it again, and it finds the keys taken.
+const SUBMIT_TRIES = 5;
+const isRetryable = (err: unknown) => {
+  const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+  return (code === '23505' && constraint === 'tasks_idempotency_key_key') || code === '40P01';
+};
+
+/**
+ * Submits `tasks` (request order) in one statement; see SUBMIT_SQL. Two items
+ * with the same idempotency key are one task if their requests match, and a
+ * conflict otherwise, as they would be in two submits.
+ */
+export async function taskInsertManyWithJobs(
+  db: Db,
+  tasks: readonly NewTask[],
+): Promise<SubmitManyResult> {
+  // The first item with each key goes to the database; later ones follow it.
+  const firstWithKey = new Map<string, number>();
+  const sameAs: Array<number | undefined> = [];
+  const items: unknown[] = [];
+  for (const [ord, t] of tasks.entries()) {
+    const first = t.idempotencyKey === null ? undefined : firstWithKey.get(t.idempotencyKey);
+    sameAs.push(first);
+    if (first !== undefined) {
+      // Refused before anything is written, as a second submit would be.
+      if (tasks[first]!.requestHash !== t.requestHash)
+        return { kind: 'conflict', index: ord, earlierIndex: first };
+      continue;
+    }
+    if (t.idempotencyKey !== null) firstWithKey.set(t.idempotencyKey, ord);
+    items.push({
+      ord,
+      id: t.id,
+      type: t.type,
+      input: t.input,
+      config: t.config,
+      max_attempts: t.maxAttempts,
+      priority: t.priority,
+      timeout_ms: t.timeoutMs,
+      metadata: t.metadata,
+      idempotency_key: t.idempotencyKey,
+      request_hash: t.requestHash,
+    });
+  }
+  const runAts = tasks.map((t) => t.runAt);
+  const rows = await runSubmit(db, [JSON.stringify(items), JOB_MAX_ATTEMPTS, runAts]);
+  const conflict = rows.find((r) => r.outcome === 'conflict');
+  if (conflict) return { kind: 'conflict', index: conflict.ord, task: stripOrd(conflict) };
+  const byOrd = new Map(rows.map((r) => [r.ord, r]));
+  return {
+    kind: 'submitted',
+    outcomes: tasks.map((_, i) => {
+      const first = sameAs[i];
+      const row = byOrd.get(first ?? i);
+      if (!row) throw new Error(`submit: no row for item ${i}`);
+      const kind = first === undefined && row.outcome === 'created' ? 'created' : 'replayed';
+      return { kind, task: stripOrd(row) };
+    }),
+  };
+}
+
+/** One task; see taskInsertManyWithJobs. */
+export async function taskSubmit(db: Db, task: NewTask): Promise<SubmitOutcome> {
+  const result = await taskInsertManyWithJobs(db, [task]);
+  if (result.kind === 'submitted') return result.outcomes[0]!;
+  return { kind: 'conflict', task: result.task! };
+}
+
+/**
+ * Inserts the task and its graphile-worker job in one statement: both commit
  * or neither does. Returns undefined when the idempotency key is taken.
  */
-export async function taskInsertWithJob(db: Db, task: NewTask) {
-  return db.transaction().execute(async (trx) => {
-    const inserted = await trx
-      .insertInto('agentq.tasks')
-      .values({
-        id: task.id,
-        type: task.type,
-        input: JSON.stringify(task.input),
-        config: JSON.stringify(task.config),
-        max_attempts: task.maxAttempts,
-        priority: task.priority,
-        timeout_ms: task.timeoutMs,
-        run_at: task.runAt ?? sql<Date>`now()`,
-        metadata: JSON.stringify(task.metadata),
-        idempotency_key: task.idempotencyKey,
-        request_hash: task.requestHash,
-      })
-      .onConflict((oc) => oc.column('idempotency_key').doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    if (!inserted) return undefined;
-    await addAgentJob(trx, task.id, task.runAt, task.priority);
-    return trx
-      .selectFrom('agentq.tasks')
-      .selectAll()
-      .where('id', '=', task.id)
-      .executeTakeFirstOrThrow();
-  });
+export async function taskInsertWithJob(db: Db, task: NewTask): Promise<TaskRow | undefined> {
+  const outcome = await taskSubmit(db, task);
+  return outcome.kind === 'created' ? outcome.task : undefined;
+}
+
+type SubmitRow = TaskRow & { ord: number; outcome: 'created' | 'replayed' | 'conflict' };
+
+function stripOrd({ ord: _ord, outcome: _outcome, ...task }: SubmitRow): TaskRow {
+  return task;
+}
+
+async function runSubmit(db: Db, parameters: unknown[]): Promise<SubmitRow[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { rows } = await db.executeQuery<SubmitRow>(CompiledQuery.raw(SUBMIT_SQL, parameters));
+      return rows;
+    } catch (err) {
+      if (attempt >= SUBMIT_TRIES || !isRetryable(err)) throw err;
+    }
+  }
 }
 
 export async function taskFindById(db: Db, id: string) {

@@ -2,8 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
-import { taskInsertWithJob } from '../../shared/tasks/task-queries.ts';
+import { taskInsertManyWithJobs, taskInsertWithJob } from '../../shared/tasks/task-queries.ts';
 import { newTask } from '../helpers/fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 let tdb: TestDatabase;
 beforeAll(async () => {
@@ -54,6 +55,48 @@ describe('atomic submit', () => {
     }
     expect(await count('agentq.tasks')).toBe(tasksBefore);
     expect(await count('graphile_worker._private_jobs')).toBe(jobsBefore);
+  });
+
+  it('leaves no task and no job of a batch behind when one row is refused', async () => {
+    const tasksBefore = await count('agentq.tasks');
+    const jobsBefore = await count('graphile_worker._private_jobs');
+    const batch = [newTask(), newTask(), newTask({ priority: 500 }), newTask()];
+    await expect(taskInsertManyWithJobs(tdb.db, batch)).rejects.toThrow(/check constraint/);
+    expect(await count('agentq.tasks')).toBe(tasksBefore);
+    expect(await count('graphile_worker._private_jobs')).toBe(jobsBefore);
+  });
+
+  it('never leaves a job behind when racing submits share an idempotency key', async () => {
+    const jobsBefore = await count('graphile_worker._private_jobs');
+    // Hold the submits back behind a lock, so they all look for the key at
+    // the same moment once it is released, find nothing, and race to insert.
+    const blocker = await tdb.pool.connect();
+    let outcomes: unknown[];
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE agentq.tasks IN SHARE MODE');
+      const racing = Promise.all(
+        Array.from({ length: 6 }, () =>
+          taskInsertWithJob(tdb.db, newTask({ idempotencyKey: 'atomic-race', requestHash: 'h' })),
+        ),
+      );
+      await waitFor(
+        async () =>
+          (
+            await blocker.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_locks
+               WHERE relation = 'agentq.tasks'::regclass AND NOT granted`,
+            )
+          ).rows[0]!.n === 6,
+        { what: 'six blocked submits' },
+      );
+      await blocker.query('COMMIT');
+      outcomes = await racing;
+    } finally {
+      blocker.release();
+    }
+    expect(outcomes.filter((t) => t !== undefined)).toHaveLength(1);
+    expect(await count('graphile_worker._private_jobs')).toBe(jobsBefore + 1);
   });
 
   it('leaves no job behind when the task row is refused', async () => {
