@@ -228,7 +228,12 @@ async function writeOutcome(
 export const INTERNAL_ERROR_MESSAGE = 'internal error in the worker (details are in its log)';
 
 /** How an attempt's thrown error becomes its outcome. Exported for tests. */
-export function classify(err: unknown, signal: AbortSignal, task: TaskRow, log: Logger): AttemptOutcome {
+export function classify(
+  err: unknown,
+  signal: AbortSignal,
+  task: TaskRow,
+  log: Logger,
+): AttemptOutcome {
   const kind = abortKind(signal) ?? (err instanceof RunAbort ? err.kind : undefined);
   if (err instanceof FencedOut || kind === 'fenced') return { status: 'fenced' };
   if (kind === 'cancel') {

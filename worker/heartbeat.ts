@@ -83,7 +83,10 @@ export function startHeartbeat(options: {
         );
       }
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'recovery check failed; retrying on the next one');
+      logger.warn(
+        { err: (err as Error).message },
+        'recovery check failed; retrying on the next one',
+      );
     }
   };
   /** Runs `fn` every `periodMs` from the start of the previous run (fixed rate, never overlapping). */
