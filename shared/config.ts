@@ -58,8 +58,8 @@ const EnvSchema = v.object({
   AGENTQ_BODY_LIMIT_BYTES: integer(1024, 100 * 1024 * 1024, 1024 * 1024),
   AGENTQ_BATCH_BODY_LIMIT_BYTES: integer(1024, 256 * 1024 * 1024, 16 * 1024 * 1024),
   AGENTQ_POLL_INTERVAL_MS: integer(50, 60_000, 1000),
-  AGENTQ_HEARTBEAT_MS: integer(100, 600_000, 5000),
-  AGENTQ_WORKER_DEAD_AFTER_MS: integer(500, 3_600_000, 30_000),
+  AGENTQ_HEARTBEAT_MS: integer(100, 600_000, 2000),
+  AGENTQ_WORKER_DEAD_AFTER_MS: integer(500, 3_600_000, 10_000),
   AGENTQ_SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 10_000),
   AGENTQ_RETRY_BASE_MS: integer(0, 3_600_000, 2000),
   AGENTQ_RETRY_MAX_MS: integer(0, 86_400_000, 300_000),
@@ -97,9 +97,14 @@ export interface Config {
   batchBodyLimitBytes: number;
   /** How often idle workers look for due jobs (future run_at, retries). Default 1000 ms. */
   pollIntervalMs: number;
-  /** Worker heartbeat period. Default 5000 ms. */
+  /** Worker heartbeat period; also how often each worker looks for dead ones. Default 2000 ms. */
   heartbeatMs: number;
-  /** A worker silent this long is presumed dead and its tasks recovered. Default 30 s. */
+  /**
+   * A worker silent this long is presumed dead and its tasks recovered. Default
+   * 10 s: with a 2 s heartbeat, a killed worker's tasks are recovered within
+   * about 12 s, and a false positive (a stalled but living worker) costs only a
+   * retry, since its writes are fenced.
+   */
   workerDeadAfterMs: number;
   /** On SIGTERM, how long running tasks may take to finish before being requeued. Default 10 s. */
   shutdownGraceMs: number;

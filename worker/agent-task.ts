@@ -9,9 +9,10 @@ import type { Config } from '../shared/config.ts';
 import type { Db } from '../shared/db/database.ts';
 import type { TaskUsage } from '../shared/db/schema.ts';
 import type { Logger } from '../shared/logger.ts';
-import { TaskFailure, type TaskError } from '../shared/tasks/task-error.ts';
+import { TaskFailure } from '../shared/tasks/task-error.ts';
 import {
   appendAttemptEvent,
+  attemptOf,
   taskClaim,
   taskFinish,
   taskRequeue,
@@ -19,7 +20,6 @@ import {
   type Attempt,
   type Outcome,
 } from '../shared/tasks/attempt-queries.ts';
-import { appendEvent } from '../shared/tasks/event-queries.ts';
 import { taskFindById, type TaskRow } from '../shared/tasks/task-queries.ts';
 import { abortKind, RunAbort } from './agent/run-abort.ts';
 import { runAgent, type ToolRunner } from './agent/run-agent.ts';
@@ -83,43 +83,29 @@ async function claim(
   }
   // The same job is running again while the task still says running: the
   // previous execution was lost (its handler threw, or its worker was presumed
-  // dead and the job unlocked). This run is the next attempt.
-  const lost: Attempt = { taskId, attempt: row.attempts };
-  if (row.attempts >= row.max_attempts) {
-    await withDbRetry(() =>
-      taskFinish(db, lost, { status: 'failed', error: workerLostError(row.worker_id) }, row.usage),
-    );
-    return undefined;
-  }
+  // dead and the job unlocked). One fenced statement moves the claim on and
+  // writes `recovered`; the task runs again here as the next attempt, or ends
+  // failed (no attempt left) or cancelled (cancellation was requested).
   const taken = await withDbRetry(() =>
-    taskTakeover(db, { taskId, jobId, workerId, previousAttempt: row.attempts }),
+    taskTakeover(db, {
+      taskId,
+      jobId,
+      workerId,
+      previous: { claim: row.claim, workerId: row.worker_id },
+    }),
   );
-  if (taken) {
-    await withDbRetry(() =>
-      appendEvent(db, {
-        taskId,
-        type: 'recovered',
-        data: {
-          reason: 'job re-run after its previous execution was lost',
-          previous_worker: row.worker_id,
-          attempt: taken.attempts,
-        },
-      }),
-    );
-  }
-  return taken;
+  if (taken?.status === 'running') return taken;
+  logger.info(
+    { taskId, jobId, status: taken?.status ?? 'fenced out' },
+    'lost execution not run again',
+  );
+  return undefined;
 }
-
-const workerLostError = (workerId: string | null): TaskError => ({
-  code: 'worker_lost',
-  message: `the worker running this task (${workerId ?? 'unknown'}) stopped before finishing it`,
-  retryable: true,
-});
 
 async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   const { db, logger } = deps;
-  const attempt: Attempt = { taskId: task.id, attempt: task.attempts };
-  const log = logger.child({ taskId: task.id, attempt: task.attempts });
+  const attempt: Attempt = attemptOf(task);
+  const log = logger.child({ taskId: task.id, attempt: task.attempts, claim: task.claim });
   const controller = deps.attempts.start(task.id);
   const timeout = setTimeout(() => deps.attempts.abort(task.id, 'timeout'), task.timeout_ms);
   if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
@@ -179,7 +165,7 @@ async function writeOutcome(
 ): Promise<void> {
   const { db } = deps;
 
-  let written = true;
+  let written: string | undefined;
   switch (outcome.status) {
     case 'fenced':
       log.warn('attempt fenced out: another attempt owns this task now');
@@ -236,10 +222,18 @@ async function writeOutcome(
       { outcome: outcome.status },
       'outcome refused: the task moved on without this attempt',
     );
-  else log.info({ outcome: outcome.status }, 'attempt finished');
+  else log.info({ outcome: outcome.status, status: written }, 'attempt finished');
 }
 
-function classify(err: unknown, signal: AbortSignal, task: TaskRow, log: Logger): AttemptOutcome {
+export const INTERNAL_ERROR_MESSAGE = 'internal error in the worker (details are in its log)';
+
+/** How an attempt's thrown error becomes its outcome. Exported for tests. */
+export function classify(
+  err: unknown,
+  signal: AbortSignal,
+  task: TaskRow,
+  log: Logger,
+): AttemptOutcome {
   const kind = abortKind(signal) ?? (err instanceof RunAbort ? err.kind : undefined);
   if (err instanceof FencedOut || kind === 'fenced') return { status: 'fenced' };
   if (kind === 'cancel') {
@@ -258,11 +252,10 @@ function classify(err: unknown, signal: AbortSignal, task: TaskRow, log: Logger)
   } else if (err instanceof TaskFailure) {
     failure = err;
   } else {
+    // The full error goes to the log only: its text may be a database's
+    // (names, values, SQL) or a library's, none of it for the task's reader.
     log.error({ err }, 'unexpected error in the agent run');
-    failure = new TaskFailure(
-      'internal_error',
-      `internal error: ${(err as Error)?.message ?? String(err)}`,
-    );
+    failure = new TaskFailure('internal_error', INTERNAL_ERROR_MESSAGE);
   }
   if (failure.retryable && task.attempts < task.max_attempts) return { status: 'retry', failure };
   return { status: 'failed', error: failure.toJSON() };

@@ -1,10 +1,17 @@
 /**
- * The worker's heartbeat loop: every `heartbeatMs` it records that it is
- * alive and recovers the tasks of any worker that has been silent longer than
- * `workerDeadAfterMs`, and any of its own tasks it lost track of. It runs on
- * its own small pool so a busy worker cannot starve its own heartbeat (and be
- * presumed dead). A failed tick (database blip) is logged and retried on the
- * next one.
+ * The worker's heartbeat: every `heartbeatMs` it records that it is alive, and
+ * (on a loop of its own, same period) recovers the tasks of any worker silent
+ * longer than `workerDeadAfterMs` and any of its own tasks it lost track of.
+ *
+ * Nothing may delay the beat: it runs on its own small pool (task work cannot
+ * take its connections), on a fixed-rate timer that waits for neither the
+ * recovery statements nor the previous beat's spacing, and it is one round
+ * trip. A worker whose event loop is busy with CPU-bound tool work in short
+ * slices still gets its timer and its one query through between slices, so it
+ * beats within a slice or two of the period and is never presumed dead; a
+ * worker stuck in one long synchronous stretch does go silent, and its tasks
+ * (fenced against its late writes) are recovered elsewhere. A failed tick
+ * (database blip) is logged and retried on the next one.
  */
 import os from 'node:os';
 import { withDbRetry } from './with-db-retry.ts';
@@ -41,12 +48,18 @@ export function startHeartbeat(options: {
     concurrency: config.workerConcurrency,
   };
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> = Promise.resolve();
+  const timers = new Set<NodeJS.Timeout>();
+  const inFlight = new Set<Promise<void>>();
 
-  const tick = async () => {
+  const beat = async () => {
     try {
       await workerHeartbeat(db, info);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'heartbeat failed; retrying on the next beat');
+    }
+  };
+  const recover = async () => {
+    try {
       const recovered = await workerRecoverDead(db, config.workerDeadAfterMs, workerId);
       if (recovered.deadWorkers.length > 0 || recovered.tasks.length > 0) {
         logger.warn(
@@ -70,28 +83,46 @@ export function startHeartbeat(options: {
         );
       }
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'heartbeat failed; retrying on the next tick');
+      logger.warn(
+        { err: (err as Error).message },
+        'recovery check failed; retrying on the next one',
+      );
     }
   };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      current = tick().finally(schedule);
-    }, config.heartbeatMs);
+  /** Runs `fn` every `periodMs` from the start of the previous run (fixed rate, never overlapping). */
+  const every = (periodMs: number, fn: () => Promise<void>) => {
+    const loop = (startedAt: number) => {
+      if (stopped) return;
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          if (stopped) return;
+          const started = Date.now();
+          const run = fn().finally(() => {
+            inFlight.delete(run);
+            loop(started);
+          });
+          inFlight.add(run);
+        },
+        Math.max(0, startedAt + periodMs - Date.now()),
+      );
+      timers.add(timer);
+    };
+    loop(Date.now());
   };
 
   return {
     /** The first beat, awaited, so the worker is registered before it takes jobs. */
     async start() {
       await withDbRetry(() => workerHeartbeat(db, info));
-      current = tick();
-      await current;
-      schedule();
+      await recover();
+      every(config.heartbeatMs, beat);
+      every(config.heartbeatMs, recover);
     },
     async stop() {
       stopped = true;
-      clearTimeout(timer);
-      await current;
+      for (const timer of timers) clearTimeout(timer);
+      await Promise.all(inFlight);
       await workerRemove(db, workerId).catch(() => {});
     },
   };

@@ -26,6 +26,8 @@ export interface WorkerOptions {
   pool: pg.Pool;
   connectionString: string;
   logger: Logger;
+  /** The tools tasks may call; the registry's by default (tests pass their own). */
+  tools?: ToolRunner;
 }
 
 export interface RunningWorker {
@@ -108,7 +110,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         attempts,
         workerId: () => workerId,
         provider,
-        tools: makeToolRunner(config),
+        tools: options.tools ?? makeToolRunner(config),
       }),
     },
   });

@@ -56,7 +56,10 @@ export interface TasksTable {
   result: NullableJson<{ answer: string }>;
   error: NullableJson<TaskError>;
   usage: JSONColumnType<TaskUsage, string | undefined, string>;
+  /** Runs that count toward max_attempts (a shutdown requeue gives one back). */
   attempts: Generated<number>;
+  /** One more per claim and takeover, never given back: the fence of every worker write (0004). */
+  claim: Generated<number>;
   max_attempts: number;
   priority: number;
   timeout_ms: number;

@@ -13,8 +13,8 @@ export interface EventInput {
 }
 
 export interface AppendOptions {
-  /** Only append while the task is running this attempt (a worker's events). */
-  fence?: { attempt: number };
+  /** Only append while the task is running under this claim (a worker's events). */
+  fence?: { claim: number };
   /** Save the task's usage so far in the same statement. */
   usage?: TaskUsage;
   /**
@@ -31,8 +31,8 @@ export interface AppendOptions {
 /**
  * Appends one step-log event, taking the next seq from the task row (the row
  * lock orders concurrent appends, so seq order is commit order). Returns
- * undefined when the task is missing or, with a fence, no longer running that
- * attempt; else the seq and whether cancellation has been requested.
+ * undefined when the task is missing or, with a fence, no longer running under
+ * that claim; else the seq and whether cancellation has been requested.
  */
 export async function appendEvent(
   db: Db | Transaction<Database>,
@@ -40,7 +40,7 @@ export async function appendEvent(
   options: AppendOptions = {},
 ) {
   const fence = options.fence
-    ? sql`AND status = 'running' AND attempts = ${options.fence.attempt}`
+    ? sql`AND status = 'running' AND claim = ${options.fence.claim}`
     : sql``;
   const usage = options.usage ? JSON.stringify(options.usage) : null;
   const { rows } = await sql<{ seq: number; cancel_requested: boolean }>`

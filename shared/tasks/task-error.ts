@@ -33,6 +33,13 @@ export interface TaskError {
   retryable: boolean;
 }
 
+/** The error of a task that ended because cancellation was requested. */
+export const CANCELLED_ERROR: TaskError = {
+  code: 'cancelled',
+  message: 'cancelled by request',
+  retryable: false,
+};
+
 /**
  * An error that knows its task error code. Providers, tools and the loop throw
  * it; the worker turns it into the task's `error` and decides retry or fail.

@@ -10,7 +10,7 @@ import { CompiledQuery, sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { AgentConfig, Database, TaskStatus } from '../db/schema.ts';
 import { appendEvent } from './event-queries.ts';
-import type { TaskError } from './task-error.ts';
+import { CANCELLED_ERROR } from './task-error.ts';
 
 export type TaskRow = Awaited<ReturnType<typeof taskFindById>> & {};
 
@@ -279,12 +279,6 @@ export async function taskList(db: Db, filter: TaskListFilter) {
   const rows = await query.execute();
   return { rows: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
 }
-
-const CANCELLED_ERROR: TaskError = {
-  code: 'cancelled',
-  message: 'cancelled by request',
-  retryable: false,
-};
 
 /** queued → cancelled, removing its (unlocked) job in the same transaction. */
 export async function taskCancelQueued(db: Db, id: string) {

@@ -3,10 +3,10 @@
  * graphile-worker alone would leave a crashed worker's jobs locked for 4 hours;
  * here a live worker notices the silence and hands the work back in seconds.
  */
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Database } from '../db/schema.ts';
-import { appendEvent } from '../tasks/event-queries.ts';
+import { CANCELLED_ERROR } from '../tasks/task-error.ts';
 import { addAgentJob } from '../tasks/task-queries.ts';
 
 export interface WorkerInfo {
@@ -32,39 +32,50 @@ export async function workerRemove(db: Db, id: string): Promise<void> {
 
 export interface RecoveredTask {
   id: string;
-  status: 'queued' | 'failed';
+  status: 'queued' | 'failed' | 'cancelled';
   worker_id: string | null;
   attempts: number;
   priority: number;
 }
 
-// The statement that hands lost running tasks back: queued while attempts
-// remain (with a fresh run_at), failed with worker_lost otherwise.
-const LOST = (reason: string) => sql`
-  status = CASE WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
-  run_at = now(),
-  error = jsonb_build_object(
-    'code', 'worker_lost',
-    'message', 'the worker running this task (' || coalesce(t.worker_id, 'unknown') || ') ' || ${reason}::text,
-    'retryable', true)`;
-
-/** Gives each lost task a fresh job (when requeued) and its `recovered` event. */
-async function afterLost(trx: Transaction<Database>, tasks: RecoveredTask[], reason: string) {
+/**
+ * Hands lost running tasks back, in one statement: `cancelled` when
+ * cancellation was requested (cancel wins over a retry), else queued while
+ * attempts remain (with a fresh run_at), else failed with worker_lost. Each
+ * gets its `recovered` event before the status event (a finished row takes no
+ * later event): the update reserves one seq and the trigger (0004) puts the
+ * status event after it.
+ */
+async function recoverLost(trx: Transaction<Database>, where: RawBuilder<unknown>, reason: string) {
+  const { rows: tasks } = await sql<RecoveredTask>`
+    WITH lost AS (
+      UPDATE agentq.tasks t SET
+        status = CASE WHEN t.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                      WHEN t.attempts < t.max_attempts THEN 'queued' ELSE 'failed' END,
+        run_at = CASE WHEN t.cancel_requested_at IS NOT NULL THEN t.run_at ELSE now() END,
+        error = CASE WHEN t.cancel_requested_at IS NOT NULL THEN ${JSON.stringify(CANCELLED_ERROR)}::jsonb
+                ELSE jsonb_build_object(
+                  'code', 'worker_lost',
+                  'message', 'the worker running this task (' || coalesce(t.worker_id, 'unknown') || ') '
+                    || ${reason}::text,
+                  'retryable', true) END,
+        last_event_seq = t.last_event_seq + 1
+      WHERE t.status = 'running' AND ${where}
+      RETURNING t.id, t.status, t.worker_id, t.attempts, t.priority, t.last_event_seq
+    ), recovered AS (
+      INSERT INTO agentq.task_events (task_id, seq, type, data)
+      SELECT id, last_event_seq - 1, 'recovered', jsonb_build_object(
+        'previous_worker', worker_id, 'attempt', attempts, 'outcome', status,
+        'reason', 'worker ' || ${reason}::text)
+      FROM lost
+    )
+    SELECT id, status, worker_id, attempts, priority FROM lost`.execute(trx);
+  // A fresh job: the lost worker may still be alive, and graphile-worker
+  // deletes a job by id when its handler returns, whoever holds it by then.
   for (const task of tasks) {
-    // A fresh job: the lost worker may still be alive, and graphile-worker
-    // deletes a job by id when its handler returns, whoever holds it by then.
     if (task.status === 'queued') await addAgentJob(trx, task.id, null, task.priority);
-    await appendEvent(trx, {
-      taskId: task.id,
-      type: 'recovered',
-      data: {
-        previous_worker: task.worker_id,
-        attempt: task.attempts,
-        outcome: task.status,
-        reason,
-      },
-    });
   }
+  return tasks;
 }
 
 /**
@@ -81,14 +92,14 @@ export async function workerRecoverDead(db: Db, deadAfterMs: number, selfId: str
       WHERE last_seen_at < now() - make_interval(secs => ${deadAfterMs / 1000}) AND id <> ${selfId}
       FOR UPDATE SKIP LOCKED`.execute(trx);
     const deadIds = dead.rows.map((r) => r.id);
-    const { rows: tasks } = await sql<RecoveredTask>`
-      UPDATE agentq.tasks t SET ${LOST('stopped answering')}
-      WHERE t.status = 'running' AND t.worker_id IS DISTINCT FROM ${selfId}
+    const tasks = await recoverLost(
+      trx,
+      sql`t.worker_id IS DISTINCT FROM ${selfId}
         AND (t.worker_id = ANY(${deadIds}::text[])
              OR (t.updated_at < now() - make_interval(secs => ${deadAfterMs / 1000})
-                 AND NOT EXISTS (SELECT 1 FROM agentq.workers w WHERE w.id = t.worker_id)))
-      RETURNING t.id, t.status, t.worker_id, t.attempts, t.priority`.execute(trx);
-    await afterLost(trx, tasks, 'worker stopped answering');
+                 AND NOT EXISTS (SELECT 1 FROM agentq.workers w WHERE w.id = t.worker_id)))`,
+      'stopped answering',
+    );
     const lostWorkers = [
       ...new Set([...deadIds, ...tasks.map((t) => t.worker_id).filter((w): w is string => !!w)]),
     ];
@@ -115,13 +126,12 @@ export async function workerRecoverOrphans(
   minAgeMs: number,
 ) {
   return db.transaction().execute(async (trx) => {
-    const { rows: tasks } = await sql<RecoveredTask>`
-      UPDATE agentq.tasks t SET ${LOST('lost track of it')}
-      WHERE t.status = 'running' AND t.worker_id = ${selfId}
+    return recoverLost(
+      trx,
+      sql`t.worker_id = ${selfId}
         AND NOT (t.id = ANY(${runningTaskIds}::uuid[]))
-        AND t.updated_at < now() - make_interval(secs => ${minAgeMs / 1000})
-      RETURNING t.id, t.status, t.worker_id, t.attempts, t.priority`.execute(trx);
-    await afterLost(trx, tasks, 'attempt lost by its own worker');
-    return tasks;
+        AND t.updated_at < now() - make_interval(secs => ${minAgeMs / 1000})`,
+      'lost track of it',
+    );
   });
 }

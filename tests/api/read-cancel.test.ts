@@ -5,7 +5,12 @@ import { sql } from 'kysely';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { errorOf, startTestApi } from '../helpers/api-harness.ts';
 import { testConfig } from '../helpers/test-config.ts';
-import { appendAttemptEvent, taskClaim, taskFinish } from '../../shared/tasks/attempt-queries.ts';
+import {
+  appendAttemptEvent,
+  attemptOf,
+  taskClaim,
+  taskFinish,
+} from '../../shared/tasks/attempt-queries.ts';
 
 let tdb: TestDatabase;
 let api: Awaited<ReturnType<typeof startTestApi>>;
@@ -45,7 +50,7 @@ async function claim(id: string) {
     workerId: 'pool-test',
   });
   expect(claimed?.status).toBe('running');
-  return { taskId: id, attempt: claimed!.attempts };
+  return attemptOf(claimed!);
 }
 
 const usage = { input_tokens: 1, output_tokens: 2, llm_calls: 1, tool_calls: 0 };

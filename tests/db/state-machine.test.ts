@@ -48,17 +48,42 @@ describe('status machine (enforced by a trigger)', () => {
     expect(row.finished_at).not.toBeNull();
   });
 
-  it.each([
-    ['queued', 'completed'],
-    ['queued', 'failed'],
-    ['queued', 'queued_bogus'],
-  ])('refuses %s → %s', async (from, to) => {
-    const task = (await taskInsertWithJob(tdb.db, newTask()))!;
-    expect(from).toBe('queued');
-    await expect(setStatus(task.id, to)).rejects.toThrow(
-      /cannot go from queued|violates check constraint/,
-    );
-  });
+  const STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+  const EDGES = new Set([
+    'queued>running',
+    'queued>cancelled',
+    'running>completed',
+    'running>failed',
+    'running>cancelled',
+    'running>queued',
+  ]);
+  const PAIRS = STATUSES.flatMap((from) => STATUSES.map((to) => [from, to] as const));
+
+  it.each(PAIRS)(
+    'task_transition_allowed(%s, %s) holds exactly for the drawn edges',
+    async (from, to) => {
+      const { rows } = await sql<{ allowed: boolean }>`
+        SELECT agentq.task_transition_allowed(${from}, ${to}) AS allowed`.execute(tdb.db);
+      expect(rows[0]!.allowed).toBe(EDGES.has(`${from}>${to}`));
+    },
+  );
+
+  it.each(['completed', 'failed', 'queued_bogus'])(
+    'refuses queued → %s and leaves the task queued with no new event',
+    async (to) => {
+      const task = (await taskInsertWithJob(tdb.db, newTask()))!;
+      await expect(setStatus(task.id, to)).rejects.toThrow(
+        /cannot go from queued|violates check constraint/,
+      );
+      const row = await tdb.db
+        .selectFrom('agentq.tasks')
+        .select(['status', 'last_event_seq'])
+        .where('id', '=', task.id)
+        .executeTakeFirstOrThrow();
+      expect(row).toEqual({ status: 'queued', last_event_seq: 1 });
+      expect((await statusEvents(task.id)).map((e) => e.data.to)).toEqual(['queued']);
+    },
+  );
 
   it.each(['completed', 'failed', 'cancelled'])(
     'never changes a %s task again',
