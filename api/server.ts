@@ -31,6 +31,7 @@ export async function startApi(options: {
   });
   await listener.start();
   const shutdown = new AbortController();
+  let boundPort: number | undefined;
   const app = createApp({
     db: createDb(pool),
     pool,
@@ -38,6 +39,7 @@ export async function startApi(options: {
     logger,
     listener,
     shutdownSignal: shutdown.signal,
+    listenPort: () => boundPort,
   });
 
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -48,6 +50,7 @@ export async function startApi(options: {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  boundPort = port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   if (config.apiTokens.length === 0) {
     logger.warn(
