@@ -24,6 +24,23 @@ const BY_SQLSTATE: Record<string, Mapped> = {
     code: 'invalid_request',
     message: 'a string contains a character Postgres cannot store',
   },
+  // invalid_catalog_name / invalid_password / invalid_authorization_specification: the
+  // database was dropped or the credentials changed; for a client, the database is gone
+  '3D000': {
+    status: 503,
+    code: 'database_unavailable',
+    message: 'the database is unavailable; retry',
+  },
+  '28P01': {
+    status: 503,
+    code: 'database_unavailable',
+    message: 'the database is unavailable; retry',
+  },
+  '28000': {
+    status: 503,
+    code: 'database_unavailable',
+    message: 'the database is unavailable; retry',
+  },
   // too_many_connections: say so, it is the one connection error an operator can act on
   '53300': {
     status: 503,
@@ -39,6 +56,10 @@ export function httpErrorFromPg(err: unknown): Mapped | undefined {
   // Postgres restarting or gone, a backend killed, a socket dropped: retry later
   // (errors.ts adds Retry-After). The cause (host, port, database) stays in the log.
   if (isConnectionError(err))
-    return { status: 503, code: 'database_unavailable', message: 'the database is unavailable; retry' };
+    return {
+      status: 503,
+      code: 'database_unavailable',
+      message: 'the database is unavailable; retry',
+    };
   return undefined;
 }
