@@ -21,7 +21,8 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   // Without tokens, refuse foreign Host and Origin (DNS rebinding, cross-site forms) everywhere.
-  if (deps.config.apiTokens.length === 0) app.use('*', localGuard(deps.listenPort ?? (() => undefined)));
+  if (deps.config.apiTokens.length === 0)
+    app.use('*', localGuard(deps.listenPort ?? (() => undefined)));
   app.route('/', healthRoutes(deps));
 
   if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));

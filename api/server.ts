@@ -31,7 +31,8 @@ export async function startApi(options: {
   });
   await listener.start();
   const shutdown = new AbortController();
-  let boundPort: number | undefined;
+  // Known once the socket is bound (PORT=0 picks one); the Host check of an open API needs it.
+  const bound: { port?: number } = {};
   const app = createApp({
     db: createDb(pool),
     pool,
@@ -39,7 +40,7 @@ export async function startApi(options: {
     logger,
     listener,
     shutdownSignal: shutdown.signal,
-    listenPort: () => boundPort,
+    listenPort: () => bound.port,
   });
 
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -50,7 +51,7 @@ export async function startApi(options: {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  boundPort = port;
+  bound.port = port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   if (config.apiTokens.length === 0) {
     logger.warn(

@@ -19,12 +19,7 @@ import {
   taskRequestCancel,
   type TaskRow,
 } from '../../shared/tasks/task-queries.ts';
-import {
-  assertModelAccepted,
-  isPlainObject,
-  parseTimestamp,
-  SubmitBody,
-} from './submit-schema.ts';
+import { assertModelAccepted, isPlainObject, parseTimestamp, SubmitBody } from './submit-schema.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { parseTaskId } from './task-id.ts';

@@ -111,10 +111,7 @@ export async function readUntil<T>(options: {
       }
       const remaining = deadline - Date.now();
       if (isDone(value) || remaining <= 0 || signal.aborted) return value;
-      await watch.wait(
-        Math.min(remaining, recheckInterval(listener, options.recheckMs)),
-        signal,
-      );
+      await watch.wait(Math.min(remaining, recheckInterval(listener, options.recheckMs)), signal);
     }
   } finally {
     watch.close();
