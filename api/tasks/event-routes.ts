@@ -83,6 +83,11 @@ export function eventRoutes(deps: AppDeps, streams: StreamSlots) {
           let lastPing = Date.now();
           let mustRead = true;
           while (!stop.signal.aborted && !stream.aborted) {
+            if (Date.now() >= endsAt) {
+              // The client reconnects with Last-Event-ID and resumes where this left off.
+              await stream.write(': stream lifetime reached; reconnect with Last-Event-ID\n\n');
+              break;
+            }
             // Clear the flag before reading, so a change during the read wakes the wait.
             const changed = watch.takeChanged();
             if (mustRead || changed) {
@@ -108,11 +113,6 @@ export function eventRoutes(deps: AppDeps, streams: StreamSlots) {
                 mustRead = true;
                 continue;
               }
-            }
-            if (Date.now() >= endsAt) {
-              // The client reconnects with Last-Event-ID and resumes where this left off.
-              await stream.write(': stream lifetime reached; reconnect with Last-Event-ID\n\n');
-              break;
             }
             const nextRead = lastRead + recheckInterval(listener, recheckMs);
             const nextPing = lastPing + KEEPALIVE_MS;
