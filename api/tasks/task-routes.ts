@@ -25,6 +25,7 @@ import { decodeCursor, encodeCursor } from './cursor.ts';
 import { parseTaskId } from './task-id.ts';
 import { DEFAULT_RECHECK_MS, readUntil } from './wait-for-change.ts';
 import { requestSignal } from '../request-signal.ts';
+import { isConnectionError } from '../../shared/db/connection-errors.ts';
 import type { StreamSlots } from './stream-slots.ts';
 import { readJsonBody } from './read-json-body.ts';
 
@@ -175,8 +176,16 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
     const q = parseOr400(GetQuery, queryObject(c.req.url));
     const waitMs = (q.wait ?? 0) * 1000;
     const isDone = (r: TaskRow | undefined) => r === undefined || isTerminal(r.status);
-    let row = await taskFindById(db, id);
-    if (waitMs > 0 && !isDone(row)) {
+    let row: TaskRow | undefined;
+    let unreachable = false;
+    try {
+      row = await taskFindById(db, id);
+    } catch (err) {
+      // A long-poll rides out a database restart (readUntil retries until its deadline).
+      if (waitMs === 0 || !isConnectionError(err)) throw err;
+      unreachable = true;
+    }
+    if (waitMs > 0 && (unreachable || !isDone(row))) {
       // Only a request that will really wait holds a stream slot.
       const release = streams.acquire();
       // A client that hangs up, or the server shutting down, ends the wait.

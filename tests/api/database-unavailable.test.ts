@@ -61,6 +61,7 @@ async function expectGone(
     ['/v1/tasks'],
     [`/v1/tasks/${ID}`],
     [`/v1/tasks/${ID}?wait=0`],
+    [`/v1/tasks/${ID}?wait=1`], // a long-poll waits for the database until its deadline, then says so
     [`/v1/tasks/${ID}/events`],
     [`/v1/tasks/${ID}/events`, { headers: { accept: 'text/event-stream' } }],
     [`/v1/tasks/${ID}/cancel`, { method: 'POST' }],
