@@ -56,7 +56,7 @@ export async function startApi(options: {
   if (config.apiTokens.length === 0) {
     logger.warn(
       { url },
-      'AGENTQ_API_TOKENS is not set: the API is open, so it listens on loopback only',
+      'AGENTQ_API_TOKENS is not set: the API is open, so it listens on loopback only and answers only loopback Host and Origin headers',
     );
   }
   logger.info({ url }, 'api listening');
