@@ -14,4 +14,14 @@ export interface AppDeps {
   listener: NotificationListener;
   /** Fires when the server shuts down: long-polls answer at once and streams end. */
   shutdownSignal: AbortSignal;
+  /**
+   * How often a waiting long-poll or idle stream re-reads the database without
+   * a notification while LISTEN is healthy. Default 60 s; tests inject it.
+   */
+  recheckMs?: number;
+  /**
+   * The port the server listens on, once known: an open API (no tokens)
+   * accepts only this port in Host and Origin. Unset (in-process tests), any port.
+   */
+  listenPort?: () => number | undefined;
 }

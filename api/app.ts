@@ -8,6 +8,8 @@ import type { AppDeps } from './app-deps.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
+import { localGuard } from './local-guard.ts';
+import { StreamSlots } from './tasks/stream-slots.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
@@ -19,6 +21,9 @@ export function createApp(deps: AppDeps): Hono {
     c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404),
   );
 
+  // Without tokens, refuse foreign Host and Origin (DNS rebinding, cross-site forms) everywhere.
+  if (deps.config.apiTokens.length === 0)
+    app.use('*', localGuard(deps.listenPort ?? (() => undefined)));
   app.route('/', healthRoutes(deps));
 
   if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));
@@ -40,8 +45,9 @@ export function createApp(deps: AppDeps): Hono {
   app.use('/v1/*', (c, next) =>
     (c.req.path === '/v1/tasks/batch' ? bodyLimitBatch : bodyLimitSingle)(c, next),
   );
+  const streams = new StreamSlots(deps.config.maxStreams);
   app.route('/v1/tasks', batchRoutes(deps));
-  app.route('/v1/tasks', taskRoutes(deps));
-  app.route('/v1/tasks', eventRoutes(deps));
+  app.route('/v1/tasks', taskRoutes(deps, streams));
+  app.route('/v1/tasks', eventRoutes(deps, streams));
   return app;
 }

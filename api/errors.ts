@@ -22,7 +22,14 @@ export type ApiErrorCode =
   | 'unsupported_media_type'
   | 'conflict'
   | 'unavailable'
+  | 'database_unavailable'
+  | 'forbidden_host'
+  | 'forbidden_origin'
+  | 'too_many_streams'
   | 'internal_error';
+
+/** Seconds a client is told to wait before retrying a 503 database_unavailable. */
+export const DATABASE_RETRY_AFTER_S = 2;
 
 export class ApiError extends Error {
   constructor(
@@ -30,6 +37,8 @@ export class ApiError extends Error {
     readonly code: ApiErrorCode,
     message: string,
     readonly details?: unknown,
+    /** Extra response headers, e.g. Retry-After on a 429 or 503. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -43,6 +52,7 @@ export function errorBody(code: ApiErrorCode, message: string, details?: unknown
 export function makeErrorHandler(logger: Logger) {
   return (err: Error, c: Context) => {
     if (err instanceof ApiError) {
+      for (const [name, value] of Object.entries(err.headers ?? {})) c.header(name, value);
       return c.json(errorBody(err.code, err.message, err.details), err.status);
     }
     if (err instanceof HTTPException) {
@@ -57,7 +67,11 @@ export function makeErrorHandler(logger: Logger) {
     }
     const mapped = httpErrorFromPg(err);
     if (mapped) {
-      if (mapped.status >= 500) logger.warn({ err }, 'database unavailable');
+      if (mapped.status >= 500) {
+        // The client learns only that it may retry; the cause stays in the log.
+        logger.warn({ err, path: c.req.path }, 'database unavailable');
+        c.header('Retry-After', String(DATABASE_RETRY_AFTER_S));
+      }
       return c.json(errorBody(mapped.code, mapped.message), mapped.status);
     }
     logger.error({ err, path: c.req.path }, 'unhandled error');

@@ -1,4 +1,7 @@
-/** /healthz (the process is up) and /readyz (the database answers and its schema is current). */
+/**
+ * /healthz (the process is up) and /readyz (the database answers and its schema
+ * is current). Neither says why the database failed: that is in the log.
+ */
 import { Hono } from 'hono';
 import type { AppDeps } from './app-deps.ts';
 import { pendingMigrations } from '../shared/db/migrate.ts';
@@ -14,7 +17,9 @@ export function healthRoutes(deps: AppDeps) {
         return c.json({ status: 'not_ready', pending_migrations: pending }, 503);
       return c.json({ status: 'ready' });
     } catch (err) {
-      return c.json({ status: 'not_ready', reason: (err as Error).message }, 503);
+      // The error names hosts, ports and databases: log it, answer a generic reason.
+      deps.logger.warn({ err }, 'readiness check failed');
+      return c.json({ status: 'not_ready', reason: 'database_unavailable' }, 503);
     }
   });
   return app;

@@ -24,10 +24,27 @@ const BY_SQLSTATE: Record<string, Mapped> = {
     code: 'invalid_request',
     message: 'a string contains a character Postgres cannot store',
   },
+  // invalid_catalog_name / invalid_password / invalid_authorization_specification: the
+  // database was dropped or the credentials changed; for a client, the database is gone
+  '3D000': {
+    status: 503,
+    code: 'database_unavailable',
+    message: 'the database is unavailable; retry',
+  },
+  '28P01': {
+    status: 503,
+    code: 'database_unavailable',
+    message: 'the database is unavailable; retry',
+  },
+  '28000': {
+    status: 503,
+    code: 'database_unavailable',
+    message: 'the database is unavailable; retry',
+  },
   // too_many_connections: say so, it is the one connection error an operator can act on
   '53300': {
     status: 503,
-    code: 'unavailable',
+    code: 'database_unavailable',
     message: 'the database is out of connections; retry',
   },
 };
@@ -36,8 +53,13 @@ export function httpErrorFromPg(err: unknown): Mapped | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && code in BY_SQLSTATE) return BY_SQLSTATE[code];
-  // Postgres restarting, a backend killed, a socket dropped: retry later.
+  // Postgres restarting or gone, a backend killed, a socket dropped: retry later
+  // (errors.ts adds Retry-After). The cause (host, port, database) stays in the log.
   if (isConnectionError(err))
-    return { status: 503, code: 'unavailable', message: 'database unavailable; retry' };
+    return {
+      status: 503,
+      code: 'database_unavailable',
+      message: 'the database is unavailable; retry',
+    };
   return undefined;
 }

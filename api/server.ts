@@ -31,6 +31,8 @@ export async function startApi(options: {
   });
   await listener.start();
   const shutdown = new AbortController();
+  // Known once the socket is bound (PORT=0 picks one); the Host check of an open API needs it.
+  const bound: { port?: number } = {};
   const app = createApp({
     db: createDb(pool),
     pool,
@@ -38,6 +40,7 @@ export async function startApi(options: {
     logger,
     listener,
     shutdownSignal: shutdown.signal,
+    listenPort: () => bound.port,
   });
 
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -48,11 +51,12 @@ export async function startApi(options: {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  bound.port = port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   if (config.apiTokens.length === 0) {
     logger.warn(
       { url },
-      'AGENTQ_API_TOKENS is not set: the API is open, so it listens on loopback only',
+      'AGENTQ_API_TOKENS is not set: the API is open, so it listens on loopback only and answers only loopback Host and Origin headers',
     );
   }
   logger.info({ url }, 'api listening');

@@ -4,7 +4,10 @@
  * A bad value throws `ConfigError` with one line naming the variable.
  */
 import * as v from 'valibot';
-import { PROVIDER_NAMES, type ProviderName } from './catalog.ts';
+import { DEFAULT_MODELS, PROVIDER_NAMES, type ProviderName } from './catalog.ts';
+import { isModelAllowed, parseAllowedModels, type AllowedModels } from './allowed-models.ts';
+import { isLoopbackHost } from './loopback.ts';
+import { modelNameProblem } from './model-name.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -65,6 +68,9 @@ const EnvSchema = v.object({
   AGENTQ_RETRY_MAX_MS: integer(0, 86_400_000, 300_000),
   AGENTQ_PROVIDER_TIMEOUT_MS: integer(100, 3_600_000, 120_000),
   AGENTQ_DB_POOL_MAX: integer(2, 1000, 10),
+  AGENTQ_ALLOWED_MODELS: optionalText,
+  AGENTQ_MAX_STREAMS: integer(1, 1_000_000, 1000),
+  AGENTQ_STREAM_MAX_S: integer(1, 86_400, 300),
 });
 
 export interface Config {
@@ -72,7 +78,10 @@ export interface Config {
   databaseUrl: string | undefined;
   /** API port. Default 8080. */
   port: number;
-  /** API bind address. Default 127.0.0.1 without tokens, 0.0.0.0 with. */
+  /**
+   * API bind address. Default 127.0.0.1, with or without tokens; set
+   * HOST=0.0.0.0 (which requires tokens) to listen on every interface.
+   */
   host: string;
   /** Bearer tokens for /v1; empty means the API is open and bound to loopback. */
   apiTokens: string[];
@@ -119,6 +128,12 @@ export interface Config {
    * also holds one LISTEN connection, and a worker two for its heartbeat.
    */
   dbPoolMax: number;
+  /** Models each provider may be asked for (AGENTQ_ALLOWED_MODELS); undefined = any well-formed name. */
+  allowedModels: AllowedModels | undefined;
+  /** Open SSE streams plus waiting long-polls one API process holds; beyond it 429. Default 1000. */
+  maxStreams: number;
+  /** Longest life of one SSE stream, after which the client reconnects with Last-Event-ID. Default 300 s. */
+  streamMaxS: number;
 }
 
 export class ConfigError extends Error {
@@ -144,8 +159,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     e.OPENAI_BASE_URL,
     googleApiKey,
   );
-  const host = e.HOST ?? (e.AGENTQ_API_TOKENS.length > 0 ? '0.0.0.0' : '127.0.0.1');
-  if (e.AGENTQ_API_TOKENS.length === 0 && !isLoopback(host)) {
+  // Loopback unless asked otherwise, tokens or not: exposing the API is a choice (HOST=0.0.0.0).
+  const host = e.HOST ?? '127.0.0.1';
+  if (e.AGENTQ_API_TOKENS.length === 0 && !isLoopbackHost(host)) {
     throw new ConfigError(
       `invalid HOST: ${host} would expose an API without authentication; set AGENTQ_API_TOKENS`,
     );
@@ -159,6 +175,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.AGENTQ_API_TOKENS.some((t) => t.length < 8)) {
     throw new ConfigError('invalid AGENTQ_API_TOKENS: each token must be at least 8 characters');
   }
+  const allowedModels = parseAllowedModelsOrThrow(e.AGENTQ_ALLOWED_MODELS);
+  checkDefaultModel(defaultProvider, e.AGENTQ_DEFAULT_MODEL, allowedModels);
   return {
     databaseUrl: e.DATABASE_URL,
     port: e.PORT,
@@ -184,7 +202,36 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     retryMaxMs: e.AGENTQ_RETRY_MAX_MS,
     providerTimeoutMs: e.AGENTQ_PROVIDER_TIMEOUT_MS,
     dbPoolMax: e.AGENTQ_DB_POOL_MAX,
+    allowedModels,
+    maxStreams: e.AGENTQ_MAX_STREAMS,
+    streamMaxS: e.AGENTQ_STREAM_MAX_S,
   };
+}
+
+function parseAllowedModelsOrThrow(text: string | undefined): AllowedModels | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseAllowedModels(text);
+  } catch (err) {
+    throw new ConfigError(`invalid AGENTQ_ALLOWED_MODELS: ${(err as Error).message}`);
+  }
+}
+
+/** The default model obeys the same rules as a submitted one, so no task fails on it later. */
+function checkDefaultModel(
+  provider: ProviderName,
+  model: string | undefined,
+  allowed: AllowedModels | undefined,
+): void {
+  const problem = model === undefined ? undefined : modelNameProblem(model, provider);
+  if (problem) throw new ConfigError(`invalid AGENTQ_DEFAULT_MODEL: ${problem}`);
+  const effective = model ?? DEFAULT_MODELS[provider];
+  if (!isModelAllowed(allowed, provider, effective)) {
+    throw new ConfigError(
+      `invalid ${model === undefined ? 'AGENTQ_ALLOWED_MODELS' : 'AGENTQ_DEFAULT_MODEL'}: ` +
+        `the default model ${effective} of provider ${provider} is not in AGENTQ_ALLOWED_MODELS`,
+    );
+  }
 }
 
 function pickDefaultProvider(
@@ -238,10 +285,6 @@ const PLACEHOLDER_TOKENS = new Set([
 export function isPlaceholderToken(token: string): boolean {
   const folded = token.toLowerCase().replace(/[^a-z0-9]/g, '');
   return PLACEHOLDER_TOKENS.has(folded) || /^(.)\1*$/.test(token);
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** The database URL, or a ConfigError naming DATABASE_URL (api and worker need one). */

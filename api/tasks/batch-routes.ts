@@ -59,7 +59,9 @@ export function batchRoutes(deps: AppDeps) {
         issues.push(...parsed.issues);
         continue;
       }
-      tasks.push(newTaskFrom(parsed.body, idempotencyKeyOf(parsed.body, undefined), config));
+      tasks.push(
+        newTaskFrom(parsed.body, idempotencyKeyOf(parsed.body, undefined), config, `tasks[${i}]`),
+      );
     }
     if (firstBad !== undefined) {
       throw new ApiError(400, 'invalid_request', issues[0]!.message, {

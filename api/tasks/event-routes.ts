@@ -2,6 +2,8 @@
  * GET /v1/tasks/:id/events — the step log, as a JSON page or, with
  * `Accept: text/event-stream`, as a live SSE stream that ends after the task's
  * terminal status event. Streams wake on NOTIFY agentq_event and re-read.
+ * A stream holds one of AGENTQ_MAX_STREAMS slots and ends after
+ * AGENTQ_STREAM_MAX_S; EventSource then reconnects with Last-Event-ID.
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -13,7 +15,9 @@ import { eventList } from '../../shared/tasks/event-queries.ts';
 import { taskFindById } from '../../shared/tasks/task-queries.ts';
 import { parseTaskId } from './task-id.ts';
 import { isTerminal } from './task-json.ts';
-import { waitForChange } from './wait-for-change.ts';
+import { DEFAULT_RECHECK_MS, recheckInterval, watchChanges } from './wait-for-change.ts';
+import { requestSignal } from '../request-signal.ts';
+import type { StreamSlots } from './stream-slots.ts';
 
 const count = (min: number, max: number) =>
   v.pipe(
@@ -31,6 +35,8 @@ const EventsQuery = v.strictObject({
 
 // SSE comments keep proxies from closing an idle stream.
 const KEEPALIVE_MS = 15_000;
+// The `retry:` hint sent first: how long EventSource waits before reconnecting.
+const RECONNECT_HINT_MS = 1000;
 
 const eventJson = (e: Awaited<ReturnType<typeof eventList>>[number]) => ({
   seq: e.seq,
@@ -39,8 +45,9 @@ const eventJson = (e: Awaited<ReturnType<typeof eventList>>[number]) => ({
   created_at: e.created_at.toISOString(),
 });
 
-export function eventRoutes(deps: AppDeps) {
-  const { db, listener } = deps;
+export function eventRoutes(deps: AppDeps, streams: StreamSlots) {
+  const { db, listener, config } = deps;
+  const recheckMs = deps.recheckMs ?? DEFAULT_RECHECK_MS;
   const app = new Hono();
 
   app.get('/:id/events', async (c) => {
@@ -61,48 +68,72 @@ export function eventRoutes(deps: AppDeps) {
         throw new ApiError(400, 'invalid_request', 'Last-Event-ID must be an event seq');
       after = Number(lastEventId);
     }
-    const stop = AbortSignal.any([c.req.raw.signal, deps.shutdownSignal]);
-    return streamSSE(c, async (stream) => {
-      let lastPing = Date.now();
-      while (!stop.aborted && !stream.aborted) {
-        // Subscribe before reading so an event committed in between still wakes us.
-        const wait = waitForChange(
-          listener,
-          ['agentq_event', 'agentq_task'],
-          id,
-          KEEPALIVE_MS,
-          stop,
-        );
-        const events = await eventList(db, id, after, 500);
-        for (const e of events) {
-          await stream.writeSSE({
-            id: String(e.seq),
-            event: e.type,
-            data: JSON.stringify(eventJson(e)),
-          });
-          after = e.seq;
+    const release = streams.acquire();
+    const stop = requestSignal(c.req.raw.signal, deps.shutdownSignal);
+    const endsAt = Date.now() + config.streamMaxS * 1000;
+    return streamSSE(
+      c,
+      async (stream) => {
+        stream.onAbort(stop.abort);
+        const watch = watchChanges(listener, ['agentq_event', 'agentq_task'], id);
+        try {
+          // EventSource waits this long before reconnecting (with Last-Event-ID).
+          await stream.write(`retry: ${RECONNECT_HINT_MS}\n\n`);
+          let lastRead = 0;
+          let lastPing = Date.now();
+          let mustRead = true;
+          while (!stop.signal.aborted && !stream.aborted) {
+            if (Date.now() >= endsAt) {
+              // The client reconnects with Last-Event-ID and resumes where this left off.
+              await stream.write(': stream lifetime reached; reconnect with Last-Event-ID\n\n');
+              break;
+            }
+            // Clear the flag before reading, so a change during the read wakes the wait.
+            const changed = watch.takeChanged();
+            if (mustRead || changed) {
+              mustRead = false;
+              lastRead = Date.now();
+              const events = await eventList(db, id, after, 500);
+              for (const e of events) {
+                await stream.writeSSE({
+                  id: String(e.seq),
+                  event: e.type,
+                  data: JSON.stringify(eventJson(e)),
+                });
+                after = e.seq;
+              }
+              if (events.length === 500) {
+                mustRead = true;
+                continue; // more to send before waiting
+              }
+              const current = await taskFindById(db, id);
+              const caughtUp = current !== undefined && current.last_event_seq <= after;
+              if (!current || (isTerminal(current.status) && caughtUp)) break;
+              if (events.length > 0 || !caughtUp) {
+                mustRead = true;
+                continue;
+              }
+            }
+            const nextRead = lastRead + recheckInterval(listener, recheckMs);
+            const nextPing = lastPing + KEEPALIVE_MS;
+            await watch.wait(Math.min(nextRead, nextPing, endsAt) - Date.now(), stop.signal);
+            const now = Date.now();
+            if (now >= nextPing && !stop.signal.aborted) {
+              await stream.write(': keepalive\n\n');
+              lastPing = now;
+            }
+            if (now >= nextRead) mustRead = true;
+          }
+        } finally {
+          watch.close();
+          stop.dispose();
+          release();
         }
-        if (events.length === 500) {
-          wait.cancel();
-          continue; // more to send before waiting
-        }
-        const current = await taskFindById(db, id);
-        const caughtUp = current !== undefined && current.last_event_seq <= after;
-        if (!current || (isTerminal(current.status) && caughtUp)) {
-          wait.cancel();
-          break;
-        }
-        if (events.length > 0 || !caughtUp) {
-          wait.cancel();
-          continue;
-        }
-        await wait.promise;
-        if (Date.now() - lastPing >= KEEPALIVE_MS) {
-          await stream.write(': keepalive\n\n');
-          lastPing = Date.now();
-        }
-      }
-    });
+      },
+      async (err) => {
+        deps.logger.warn({ err, task_id: id }, 'event stream ended by an error');
+      },
+    );
   });
 
   return app;

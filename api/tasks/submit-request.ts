@@ -12,7 +12,7 @@ import { resolveAgentConfig } from '../../shared/tasks/agent-config.ts';
 import type { NewTask } from '../../shared/tasks/task-queries.ts';
 import { ApiError } from '../errors.ts';
 import { assertStorableJson, describeIssues, type IssueDetail } from '../validation.ts';
-import { isPlainObject, SubmitBody } from './submit-schema.ts';
+import { assertModelAccepted, isPlainObject, SubmitBody } from './submit-schema.ts';
 
 /** Canonical JSON (sorted keys) so a replayed body hashes the same whatever its key order. */
 function canonical(value: unknown): string {
@@ -61,16 +61,24 @@ export function idempotencyKeyOf(body: SubmitBody, headerKey: string | undefined
 }
 
 /** The row to insert: config resolved against the server's defaults, request hashed for replays. */
-export function newTaskFrom(body: SubmitBody, key: string | null, config: Config): NewTask {
+export function newTaskFrom(
+  body: SubmitBody,
+  key: string | null,
+  config: Config,
+  at = '',
+): NewTask {
   const { idempotency_key: _ignored, ...hashed } = body;
+  const agentConfig = resolveAgentConfig(body.config, {
+    provider: config.defaultProvider,
+    model: config.defaultModel,
+  });
+  // The model as it will run (a default included) must be a safe name the operator allows.
+  assertModelAccepted(agentConfig.provider, agentConfig.model, config.allowedModels, at);
   return {
     id: uuidv7(),
     type: body.type,
     input: { prompt: body.input.prompt },
-    config: resolveAgentConfig(body.config, {
-      provider: config.defaultProvider,
-      model: config.defaultModel,
-    }),
+    config: agentConfig,
     maxAttempts: body.max_attempts,
     priority: body.priority,
     timeoutMs: body.timeout_s * 1000,

@@ -3,7 +3,11 @@
  * never silently dropped (the system agentq replaces dropped them).
  */
 import * as v from 'valibot';
+import { isModelAllowed, type AllowedModels } from '../../shared/allowed-models.ts';
+import type { ProviderName } from '../../shared/catalog.ts';
+import { modelNameProblem } from '../../shared/model-name.ts';
 import { AgentConfigInput } from '../../shared/tasks/agent-config.ts';
+import { ApiError } from '../errors.ts';
 
 const int = (min: number, max: number) =>
   v.pipe(
@@ -84,3 +88,29 @@ export const SubmitBody = v.strictObject({
   ),
 });
 export type SubmitBody = v.InferOutput<typeof SubmitBody>;
+
+/**
+ * The resolved model against its provider's name rule and AGENTQ_ALLOWED_MODELS
+ * (the schema already refused names no provider accepts): a 400 naming config.model.
+ */
+export function assertModelAccepted(
+  provider: ProviderName,
+  model: string,
+  allowed: AllowedModels | undefined,
+  /** Where the body sits: '' for a single submit, `tasks[3]` for a batch item. */
+  at = '',
+): void {
+  const field = at ? `${at}.config.model` : 'config.model';
+  const problem = modelNameProblem(model, provider);
+  const message = problem
+    ? `${field}: ${problem}`
+    : isModelAllowed(allowed, provider, model)
+      ? undefined
+      : `${field}: ${model} is not allowed for provider ${provider}` +
+        ` (allowed: ${allowed?.[provider]?.join(', ') || 'none'})`;
+  if (message) {
+    throw new ApiError(400, 'invalid_request', message, {
+      issues: [{ field, message }],
+    });
+  }
+}

@@ -13,13 +13,17 @@ import {
   taskList,
   taskRequestCancel,
   taskSubmit,
+  type TaskRow,
 } from '../../shared/tasks/task-queries.ts';
 import { parseTimestamp } from './submit-schema.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { parseTaskId } from './task-id.ts';
-import { readUntil } from './wait-for-change.ts';
+import { DEFAULT_RECHECK_MS, readUntil } from './wait-for-change.ts';
+import { requestSignal } from '../request-signal.ts';
+import { isConnectionError } from '../../shared/db/connection-errors.ts';
+import type { StreamSlots } from './stream-slots.ts';
 import { readJsonBody } from './read-json-body.ts';
 
 const MAX_WAIT_S = 60;
@@ -67,7 +71,7 @@ const ListQuery = v.strictObject({
   cursor: v.optional(v.string()),
 });
 
-export function taskRoutes(deps: AppDeps) {
+export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
   const { db, config, listener } = deps;
   const app = new Hono();
 
@@ -119,22 +123,55 @@ export function taskRoutes(deps: AppDeps) {
     const id = parseTaskId(c.req.param('id'));
     const q = parseOr400(GetQuery, queryObject(c.req.url));
     const waitMs = (q.wait ?? 0) * 1000;
-    const row = await readUntil(
-      listener,
-      ['agentq_task'],
-      id,
-      () => taskFindById(db, id),
-      (r) => r === undefined || isTerminal(r.status),
-      waitMs,
+    const isDone = (r: TaskRow | undefined) => r === undefined || isTerminal(r.status);
+    let row: TaskRow | undefined;
+    let unreachable = false;
+    try {
+      row = await taskFindById(db, id);
+    } catch (err) {
+      // A long-poll rides out a database restart (readUntil retries until its deadline).
+      if (waitMs === 0 || !isConnectionError(err)) throw err;
+      unreachable = true;
+    }
+    if (waitMs > 0 && (unreachable || !isDone(row))) {
+      // Only a request that will really wait holds a stream slot.
+      const release = streams.acquire();
       // A client that hangs up, or the server shutting down, ends the wait.
-      AbortSignal.any([c.req.raw.signal, deps.shutdownSignal]),
-    );
+      const stop = requestSignal(c.req.raw.signal, deps.shutdownSignal);
+      try {
+        row = await readUntil({
+          listener,
+          channels: ['agentq_task'],
+          key: id,
+          read: () => taskFindById(db, id),
+          isDone,
+          waitMs,
+          signal: stop.signal,
+          recheckMs: deps.recheckMs ?? DEFAULT_RECHECK_MS,
+        });
+      } finally {
+        stop.dispose();
+        release();
+      }
+    }
     if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
     return c.json(taskJson(row));
   });
 
   app.post('/:id/cancel', async (c) => {
     const id = parseTaskId(c.req.param('id'));
+    // Cancel takes no body. A browser can send a cross-site form POST without a
+    // preflight only as form-urlencoded, multipart or text/plain: refuse any
+    // body type but JSON, so such a POST can never cancel (the Origin check in
+    // local-guard.ts stops it first when the API is open).
+    const type = c.req.header('content-type');
+    if (type !== undefined && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
+      throw new ApiError(
+        415,
+        'unsupported_media_type',
+        'cancel takes no body; send none, or application/json',
+      );
+    }
     // Each branch is one guarded statement; if the task moved on between our
     // read and our write, read again (at most a few times: a task only moves forward).
     for (let i = 0; i < 4; i++) {

@@ -1,80 +1,124 @@
 /**
- * Waiting on the database without polling it: resolves when a NOTIFY for this
- * key arrives on the shared listener, when the listener reconnects (a
- * notification may have been missed), after `timeoutMs`, or on abort. The
- * caller re-reads the committed row afterwards; a notification is only a hint.
+ * Waiting on the database without polling it. A `ChangeWatch` subscribes once
+ * to the shared LISTEN connection for one key and remembers that something
+ * changed (a NOTIFY for the key, or a LISTEN reconnect, after which missed
+ * notifications must be assumed); callers clear the flag before each read, so
+ * a change committed during a read is never missed. A notification is only a
+ * hint: callers re-read the committed rows.
+ *
+ * Re-reads without a notification are a safety net for a listener that is
+ * silently stuck. While LISTEN is connected they are rare (`recheckMs`,
+ * default 60 s): 200 idle streams re-reading every 5 s cost the database
+ * twelve times the transactions of the real work. While it is down, the net
+ * tightens to 5 s; its reconnect wakes every watch at once.
  */
 import { isConnectionError } from '../../shared/db/connection-errors.ts';
 import { EVERY_KEY, type NotificationListener } from '../../shared/db/notification-listener.ts';
 
-// Belt and braces: even a listener that is silently stuck cannot hold a waiter
-// past this; the caller re-reads and waits again.
-const SAFETY_RECHECK_MS = 5000;
+/** Re-read interval while the LISTEN connection is healthy. */
+export const DEFAULT_RECHECK_MS = 60_000;
+/** Re-read interval while it is down (notifications are being lost). */
+export const RECHECK_WHILE_DISCONNECTED_MS = 5_000;
 
-export function waitForChange(
+export function recheckInterval(listener: NotificationListener, recheckMs: number): number {
+  return listener.connected ? recheckMs : Math.min(recheckMs, RECHECK_WHILE_DISCONNECTED_MS);
+}
+
+export type WakeReason = 'change' | 'timeout' | 'abort';
+
+export interface ChangeWatch {
+  /** Whether a change arrived since the last call; clears the flag. Call before each read. */
+  takeChanged(): boolean;
+  /** Resolves at once if a change is pending, else on the next change, after `ms`, or on abort. */
+  wait(ms: number, signal: AbortSignal): Promise<WakeReason>;
+  /** Unsubscribes; a pending wait resolves as 'abort'. */
+  close(): void;
+}
+
+export function watchChanges(
   listener: NotificationListener,
   channels: readonly string[],
   key: string,
-  timeoutMs: number,
-  signal: AbortSignal,
-): { promise: Promise<void>; cancel: () => void } {
-  let cancel = () => {};
-  const promise = new Promise<void>((resolve) => {
-    if (signal.aborted || timeoutMs <= 0) return resolve();
-    // The key itself, and the empty payload a statement naming too many tasks
-    // sends instead of their ids (migrations/0005).
-    const unsubscribers = channels.flatMap((ch) => [
-      listener.subscribe(ch, key, done),
-      listener.subscribe(ch, EVERY_KEY, done),
-    ]);
-    const unReconnect = listener.onReconnect(done);
-    const timer = setTimeout(done, Math.min(timeoutMs, SAFETY_RECHECK_MS));
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
+): ChangeWatch {
+  let changed = false;
+  let wake: ((why: WakeReason) => void) | undefined;
+  const onChange = () => {
+    changed = true;
+    wake?.('change');
+  };
+  // The key itself, and the empty payload a statement naming too many tasks
+  // sends instead of their ids (migrations/0005).
+  const unsubscribers = channels.flatMap((ch) => [
+    listener.subscribe(ch, key, onChange),
+    listener.subscribe(ch, EVERY_KEY, onChange),
+  ]);
+  unsubscribers.push(listener.onReconnect(onChange));
+  return {
+    takeChanged() {
+      const was = changed;
+      changed = false;
+      return was;
+    },
+    wait(ms, signal) {
+      if (changed) return Promise.resolve('change');
+      if (signal.aborted) return Promise.resolve('abort');
+      if (ms <= 0) return Promise.resolve('timeout');
+      return new Promise<WakeReason>((resolve) => {
+        const onAbort = () => finish('abort');
+        const timer = setTimeout(() => finish('timeout'), ms);
+        signal.addEventListener('abort', onAbort, { once: true });
+        function finish(why: WakeReason) {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          wake = undefined;
+          resolve(why);
+        }
+        wake = finish;
+      });
+    },
+    close() {
       unsubscribers.forEach((u) => u());
-      unReconnect();
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    cancel = done;
-  });
-  return { promise, cancel };
+      wake?.('abort');
+    },
+  };
 }
 
 /**
- * Re-reads with `read` until `isDone(value)` or the deadline; subscribes before
- * each read so a change committed between read and wait is never missed.
+ * Re-reads with `read` until `isDone(value)`, the deadline, or abort; between
+ * reads it sleeps until a change (or the re-check interval).
  */
-export async function readUntil<T>(
-  listener: NotificationListener,
-  channels: readonly string[],
-  key: string,
-  read: () => Promise<T>,
-  isDone: (value: T) => boolean,
-  waitMs: number,
-  signal: AbortSignal,
-): Promise<T> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    const wait = waitForChange(listener, channels, key, remaining, signal);
-    let value: T;
-    try {
-      value = await read();
-    } catch (err) {
-      wait.cancel();
-      // The database went away under a waiting request (a restart, a killed
-      // connection): keep waiting for it to come back until the deadline,
-      // rather than failing a long-poll that has time left.
-      if (!isConnectionError(err) || deadline - Date.now() < 500 || signal.aborted) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
+export async function readUntil<T>(options: {
+  listener: NotificationListener;
+  channels: readonly string[];
+  key: string;
+  read: () => Promise<T>;
+  isDone: (value: T) => boolean;
+  waitMs: number;
+  signal: AbortSignal;
+  recheckMs: number;
+}): Promise<T> {
+  const { listener, read, isDone, signal } = options;
+  const deadline = Date.now() + options.waitMs;
+  const watch = watchChanges(listener, options.channels, options.key);
+  try {
+    for (;;) {
+      watch.takeChanged();
+      let value: T;
+      try {
+        value = await read();
+      } catch (err) {
+        // The database went away under a waiting request (a restart, a killed
+        // connection): keep waiting for it to come back until the deadline,
+        // rather than failing a long-poll that has time left.
+        if (!isConnectionError(err) || deadline - Date.now() < 500 || signal.aborted) throw err;
+        await watch.wait(500, signal);
+        continue;
+      }
+      const remaining = deadline - Date.now();
+      if (isDone(value) || remaining <= 0 || signal.aborted) return value;
+      await watch.wait(Math.min(remaining, recheckInterval(listener, options.recheckMs)), signal);
     }
-    if (isDone(value) || remaining <= 0 || signal.aborted) {
-      wait.cancel();
-      return value;
-    }
-    await wait.promise;
+  } finally {
+    watch.close();
   }
 }

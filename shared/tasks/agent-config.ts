@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { DEFAULT_MODELS, PROVIDER_NAMES, TOOL_NAMES, type ProviderName } from '../catalog.ts';
 import type { AgentConfig } from '../db/schema.ts';
+import { MODEL_NAME_RULE, modelNameProblem } from '../model-name.ts';
 
 export const DEFAULT_MAX_STEPS = 8;
 export const DEFAULT_TOOLS = ['calculator', 'current_time'] as const;
@@ -18,7 +19,13 @@ const names = (list: readonly string[]) => list.join(', ');
 export const AgentConfigInput = v.strictObject({
   provider: v.optional(v.picklist(PROVIDER_NAMES, `must be one of: ${names(PROVIDER_NAMES)}`)),
   model: v.optional(
-    v.pipe(v.string(), v.minLength(1, 'must not be empty'), v.maxLength(200, 'is too long')),
+    v.pipe(
+      v.string(),
+      v.minLength(1, 'must not be empty'),
+      v.maxLength(200, 'is too long'),
+      // The provider-specific rule and AGENTQ_ALLOWED_MODELS are checked once the provider is known.
+      v.check((m) => modelNameProblem(m) === undefined, MODEL_NAME_RULE),
+    ),
   ),
   max_steps: v.optional(
     v.pipe(

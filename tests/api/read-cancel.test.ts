@@ -92,22 +92,33 @@ describe('GET /v1/tasks/:id', () => {
   });
 
   it('long-poll: returns as soon as the task finishes, woken by NOTIFY', async () => {
-    const task = await submit();
-    const attempt = await claim(task.id);
-    const started = Date.now();
-    const poll = api.get(`/v1/tasks/${task.id}?wait=20`);
-    // Finish it a moment later, from "the worker".
-    setTimeout(
-      () =>
-        void taskFinish(tdb.db, attempt, { status: 'completed', result: { answer: '42' } }, usage),
-      300,
-    );
-    const res = await poll;
-    const elapsed = Date.now() - started;
-    const body = (await res.json()) as TaskJson;
-    expect(body.status).toBe('completed');
-    expect(body.result).toEqual({ answer: '42' });
-    expect(elapsed).toBeLessThan(15_000); // woken, not timed out
+    // A re-check interval far beyond the wait: only the NOTIFY can wake this poll in time.
+    const slow = await startTestApi(tdb, testConfig(), { recheckMs: 600_000 });
+    try {
+      const task = await submit();
+      const attempt = await claim(task.id);
+      const started = Date.now();
+      const poll = slow.get(`/v1/tasks/${task.id}?wait=20`);
+      // Finish it a moment later, from "the worker".
+      setTimeout(
+        () =>
+          void taskFinish(
+            tdb.db,
+            attempt,
+            { status: 'completed', result: { answer: '42' } },
+            usage,
+          ),
+        300,
+      );
+      const res = await poll;
+      const elapsed = Date.now() - started;
+      const body = (await res.json()) as TaskJson;
+      expect(body.status).toBe('completed');
+      expect(body.result).toEqual({ answer: '42' });
+      expect(elapsed).toBeLessThan(5_000); // woken by the NOTIFY, not by the 20 s deadline
+    } finally {
+      await slow.stop();
+    }
   });
 
   it('long-poll: answers with the current state when the wait runs out', async () => {

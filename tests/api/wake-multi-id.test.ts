@@ -1,13 +1,12 @@
 // The API's waiters wake for every task a multi-id notification names, and
 // for the empty "re-read" payload (migrations/0005); SSE streams get events
-// that one statement wrote for several tasks. Deadlines are 4 s, inside
-// the 5 s safety re-check that would otherwise wake a waiter anyway.
+// that one statement wrote for several tasks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { uuidv7 } from 'uuidv7';
 import { NotificationListener } from '../../shared/db/notification-listener.ts';
-import { waitForChange } from '../../api/tasks/wait-for-change.ts';
+import { watchChanges } from '../../api/tasks/wait-for-change.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { startTestApi } from '../helpers/api-harness.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -32,19 +31,20 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-// Under the 5 s safety re-check (SAFETY_RECHECK_MS), which would wake a
-// waiter even without its notification: only a notification wakes it sooner.
+// Each wait is 60 s long: only a notification wakes it within the deadline.
 const WAKE_DEADLINE_MS = 4000;
 
 /** Starts a wait per id; returns which have woken so far. */
 function waitAll(channel: string, ids: string[]) {
   const woken = new Set<string>();
-  const waits = ids.map((id) => {
-    const w = waitForChange(listener, [channel], id, 60_000, new AbortController().signal);
-    void w.promise.then(() => woken.add(id));
+  const watches = ids.map((id) => {
+    const w = watchChanges(listener, [channel], id);
+    void w.wait(60_000, new AbortController().signal).then((why) => {
+      if (why === 'change') woken.add(id);
+    });
     return w;
   });
-  return { woken, cancel: () => waits.forEach((w) => w.cancel()) };
+  return { woken, cancel: () => watches.forEach((w) => w.close()) };
 }
 
 const notify = (channel: string, payload: string) =>

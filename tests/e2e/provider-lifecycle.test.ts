@@ -111,7 +111,11 @@ describe.each([
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ code: 'provider_auth', retryable: false });
     expect(done.attempts).toBe(1);
-    expect(types(await client.events(body.id))).toContain('status');
+    // The step log ends in the failure, and nothing the model never said is in it.
+    const events = await client.events(body.id);
+    expect(events.at(-1)).toMatchObject({ type: 'status', data: { to: 'failed' } });
+    expect(types(events)).not.toContain('answer');
+    expect(types(events)).not.toContain('tool_call');
   });
 
   it('fails with max_steps_exceeded when the model keeps calling tools', async () => {

@@ -5,12 +5,18 @@
  */
 import { pino } from 'pino';
 import { createApp } from '../../api/app.ts';
+import type { AppDeps } from '../../api/app-deps.ts';
 import type { Config } from '../../shared/config.ts';
 import { NotificationListener } from '../../shared/db/notification-listener.ts';
 import type { TestDatabase } from './test-db.ts';
 import { testConfig } from './test-config.ts';
 
-export async function startTestApi(tdb: TestDatabase, config: Config = testConfig()) {
+export async function startTestApi(
+  tdb: TestDatabase,
+  config: Config = testConfig(),
+  /** Optional app deps: an injected re-check interval, a listen port for the Host check. */
+  extra: Pick<AppDeps, 'recheckMs' | 'listenPort'> = {},
+) {
   const logger = pino({ level: 'silent' });
   const listener = new NotificationListener({
     connectionString: tdb.url,
@@ -27,6 +33,7 @@ export async function startTestApi(tdb: TestDatabase, config: Config = testConfi
     logger,
     listener,
     shutdownSignal: shutdown.signal,
+    ...extra,
   });
   const json = (body: unknown, headers: Record<string, string> = {}) => ({
     method: 'POST',
