@@ -7,6 +7,7 @@
 import type { Db } from '../db/database.ts';
 import type { TaskUsage } from '../db/schema.ts';
 import { appendEvent, type EventInput } from './event-queries.ts';
+import { toStorableJson } from './storable-json.ts';
 import type { TaskError } from './task-error.ts';
 import { addAgentJob } from './task-queries.ts';
 
@@ -68,8 +69,8 @@ export async function taskFinish(db: Db, attempt: Attempt, outcome: Outcome, usa
     .updateTable('agentq.tasks')
     .set({
       status: outcome.status,
-      result: outcome.status === 'completed' ? JSON.stringify(outcome.result) : null,
-      error: outcome.status === 'completed' ? null : JSON.stringify(outcome.error),
+      result: outcome.status === 'completed' ? toStorableJson(outcome.result) : null,
+      error: outcome.status === 'completed' ? null : toStorableJson(outcome.error),
       usage: JSON.stringify(usage),
     })
     .where('id', '=', attempt.taskId)
@@ -103,7 +104,7 @@ export async function taskRequeue(
       .updateTable('agentq.tasks')
       .set((eb) => ({
         status: 'queued',
-        error: JSON.stringify(requeue.error),
+        error: toStorableJson(requeue.error),
         run_at: requeue.runAt,
         usage: JSON.stringify(requeue.usage),
         attempts: requeue.refundAttempt ? eb('attempts', '-', 1) : eb.ref('attempts'),
