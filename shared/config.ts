@@ -64,6 +64,7 @@ const EnvSchema = v.object({
   AGENTQ_RETRY_MAX_MS: integer(0, 86_400_000, 300_000),
   AGENTQ_PROVIDER_TIMEOUT_MS: integer(100, 3_600_000, 120_000),
   AGENTQ_DB_POOL_MAX: integer(2, 1000, 10),
+  AGENTQ_MAX_PARALLEL_TOOLS: integer(1, 1000, 16),
 });
 
 export interface Config {
@@ -111,6 +112,8 @@ export interface Config {
    * also holds one LISTEN connection, and a worker two for its heartbeat.
    */
   dbPoolMax: number;
+  /** Tool calls one model turn may run at once; extra calls get an error result. Default 16. */
+  maxParallelTools: number;
 }
 
 export class ConfigError extends Error {
@@ -168,6 +171,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     retryMaxMs: e.AGENTQ_RETRY_MAX_MS,
     providerTimeoutMs: e.AGENTQ_PROVIDER_TIMEOUT_MS,
     dbPoolMax: e.AGENTQ_DB_POOL_MAX,
+    maxParallelTools: e.AGENTQ_MAX_PARALLEL_TOOLS,
   };
 }
 

@@ -151,6 +151,7 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
         tools: deps.tools,
         record,
         signal: controller.signal,
+        maxParallelTools: deps.config.maxParallelTools,
       },
     );
     usage = run.usage;
@@ -257,13 +258,16 @@ function classify(err: unknown, signal: AbortSignal, task: TaskRow, log: Logger)
     );
   } else if (err instanceof TaskFailure) {
     failure = err;
+    // The task's error carries a redacted, shortened provider message; the
+    // provider's full answer is for the operator's log only.
+    if (failure.cause !== undefined)
+      log.warn({ err: failure.cause, code: failure.code }, failure.message);
   } else {
+    // The text stays in the log: a database error's text (names, values) is not for clients.
     log.error({ err }, 'unexpected error in the agent run');
-    failure = new TaskFailure(
-      'internal_error',
-      `internal error: ${(err as Error)?.message ?? String(err)}`,
-    );
+    failure = new TaskFailure('internal_error', 'internal error in the worker (see its log)');
   }
   if (failure.retryable && task.attempts < task.max_attempts) return { status: 'retry', failure };
-  return { status: 'failed', error: failure.toJSON() };
+  // Final: no retry is left, whatever the code would allow.
+  return { status: 'failed', error: { ...failure.toJSON(), retryable: false } };
 }

@@ -198,6 +198,7 @@ function fromResponse(
       inputTokens: usage?.promptTokenCount ?? 0,
       // Thinking tokens are billed as output but reported apart.
       outputTokens: (usage?.candidatesTokenCount ?? 0) + (usage?.thoughtsTokenCount ?? 0),
+      reported: typeof usage?.promptTokenCount === 'number',
     },
     model: (response as { modelVersion?: string }).modelVersion ?? model,
     providerData: { content: candidate.content },

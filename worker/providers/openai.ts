@@ -141,6 +141,8 @@ function fromCompletion(completion: OpenAI.ChatCompletion): CompletionResponse {
     usage: {
       inputTokens: completion.usage?.prompt_tokens ?? 0,
       outputTokens: completion.usage?.completion_tokens ?? 0,
+      // Some compatible servers (and streaming proxies) leave usage out.
+      reported: typeof completion.usage?.prompt_tokens === 'number',
     },
     model: completion.model,
   };
