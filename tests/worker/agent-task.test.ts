@@ -142,6 +142,15 @@ describe('the worker runtime', () => {
     expect(retry.data.error).toMatchObject({ retryable: true });
   });
 
+  it('counts every tool that ran when max_steps runs out', async () => {
+    const task = await run('[loop] What is 1 + 1? (loop)', { config: { max_steps: 3 } });
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('max_steps_exceeded');
+    expect(task.usage).toMatchObject({ llm_calls: 3, tool_calls: 3 });
+    const results = (await events(task.id)).filter((e) => e.type === 'tool_result');
+    expect(results).toHaveLength(3);
+  });
+
   it('a provider error echoing the key and an internal host reaches the client redacted; the log keeps it', async () => {
     const task = await run('hello (leaky)');
     expect(task.status).toBe('failed');

@@ -73,6 +73,8 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
       });
     } catch (err) {
       // An aborted attempt writes nothing more; a failed call is a step too.
+      // If that write fails, the provider's error still decides the outcome
+      // (a fenced-out attempt is told apart by its aborted signal).
       if (!signal.aborted) {
         await record('llm_call', {
           step,
@@ -80,7 +82,7 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
           model: config.model,
           latency_ms: latency(),
           error: describeFailure(err),
-        });
+        }).catch(() => undefined);
       }
       throw err;
     }
