@@ -71,6 +71,7 @@ const EnvSchema = v.object({
   AGENTQ_ALLOWED_MODELS: optionalText,
   AGENTQ_MAX_STREAMS: integer(1, 1_000_000, 1000),
   AGENTQ_STREAM_MAX_S: integer(1, 86_400, 300),
+  AGENTQ_MAX_PARALLEL_TOOLS: integer(1, 1000, 16),
 });
 
 export interface Config {
@@ -134,6 +135,8 @@ export interface Config {
   maxStreams: number;
   /** Longest life of one SSE stream, after which the client reconnects with Last-Event-ID. Default 300 s. */
   streamMaxS: number;
+  /** Tool calls one model turn may run at once; extra calls get an error result. Default 16. */
+  maxParallelTools: number;
 }
 
 export class ConfigError extends Error {
@@ -205,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     allowedModels,
     maxStreams: e.AGENTQ_MAX_STREAMS,
     streamMaxS: e.AGENTQ_STREAM_MAX_S,
+    maxParallelTools: e.AGENTQ_MAX_PARALLEL_TOOLS,
   };
 }
 

@@ -137,6 +137,7 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
         tools: deps.tools,
         record,
         signal: controller.signal,
+        maxParallelTools: deps.config.maxParallelTools,
       },
     );
     usage = run.usage;
@@ -251,6 +252,10 @@ export function classify(
     );
   } else if (err instanceof TaskFailure) {
     failure = err;
+    // The task's error carries a redacted, shortened provider message; the
+    // provider's full answer is for the operator's log only.
+    if (failure.cause !== undefined)
+      log.warn({ err: failure.cause, code: failure.code }, failure.message);
   } else {
     // The full error goes to the log only: its text may be a database's
     // (names, values, SQL) or a library's, none of it for the task's reader.
@@ -258,5 +263,10 @@ export function classify(
     failure = new TaskFailure('internal_error', INTERNAL_ERROR_MESSAGE);
   }
   if (failure.retryable && task.attempts < task.max_attempts) return { status: 'retry', failure };
-  return { status: 'failed', error: failure.toJSON() };
+  // Final: no retry is left, whatever the code would allow.
+  return {
+    status: 'failed',
+    error: { ...failure.toJSON(), retryable: false },
+    cancelWins: failure.retryable,
+  };
 }

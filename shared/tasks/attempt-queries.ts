@@ -14,6 +14,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { TaskStatus, TaskUsage } from '../db/schema.ts';
 import { appendEvent, type EventInput } from './event-queries.ts';
+import { toStorableJson } from './storable-json.ts';
 import { CANCELLED_ERROR, type TaskError } from './task-error.ts';
 import { addAgentJob, type TaskRow } from './task-queries.ts';
 
@@ -114,7 +115,16 @@ export async function taskTakeover(
 
 export type Outcome =
   | { status: 'completed'; result: { answer: string } }
-  | { status: 'failed'; error: TaskError }
+  | {
+      status: 'failed';
+      error: TaskError;
+      /**
+       * A requested cancel turns this failure into `cancelled`: true for a
+       * failure that would have been retried had attempts been left (stored
+       * with retryable false, as no retry is left). Default: error.retryable.
+       */
+      cancelWins?: boolean;
+    }
   | { status: 'cancelled'; error: TaskError };
 
 /**
@@ -124,15 +134,16 @@ export type Outcome =
  * the attempt was fenced out.
  */
 export async function taskFinish(db: Db, attempt: Attempt, outcome: Outcome, usage: TaskUsage) {
-  const cancelWins = outcome.status === 'failed' && outcome.error.retryable;
-  const error = outcome.status === 'completed' ? null : JSON.stringify(outcome.error);
+  const cancelWins =
+    outcome.status === 'failed' && (outcome.cancelWins ?? outcome.error.retryable);
+  const error = outcome.status === 'completed' ? null : toStorableJson(outcome.error);
   const row = await db
     .updateTable('agentq.tasks')
     .set({
       status: cancelWins
         ? sql<TaskStatus>`CASE WHEN cancel_requested_at IS NULL THEN 'failed' ELSE 'cancelled' END`
         : outcome.status,
-      result: outcome.status === 'completed' ? JSON.stringify(outcome.result) : null,
+      result: outcome.status === 'completed' ? toStorableJson(outcome.result) : null,
       error: cancelWins
         ? sql<string>`CASE WHEN cancel_requested_at IS NULL THEN ${error}::jsonb ELSE ${cancelled} END`
         : error,
@@ -171,7 +182,7 @@ export async function taskRequeue(
       .updateTable('agentq.tasks')
       .set((eb) => ({
         status: sql<TaskStatus>`CASE WHEN ${cancel} THEN 'cancelled' ELSE 'queued' END`,
-        error: sql<string>`CASE WHEN ${cancel} THEN ${cancelled} ELSE ${JSON.stringify(requeue.error)}::jsonb END`,
+        error: sql<string>`CASE WHEN ${cancel} THEN ${cancelled} ELSE ${toStorableJson(requeue.error)}::jsonb END`,
         run_at: sql<Date>`CASE WHEN ${cancel} THEN run_at ELSE ${requeue.runAt}::timestamptz END`,
         usage: JSON.stringify(requeue.usage),
         attempts: requeue.refundAttempt

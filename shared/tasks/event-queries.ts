@@ -5,6 +5,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Database, TaskUsage } from '../db/schema.ts';
+import { toStorableJson } from './storable-json.ts';
 
 export interface EventInput {
   taskId: string;
@@ -51,7 +52,7 @@ export async function appendEvent(
       RETURNING id, last_event_seq, cancel_requested_at
     )
     INSERT INTO agentq.task_events (task_id, seq, type, data)
-    SELECT id, last_event_seq, ${event.type}, ${JSON.stringify(event.data)}::jsonb FROM t
+    SELECT id, last_event_seq, ${event.type}, ${toStorableJson(event.data)}::jsonb FROM t
     RETURNING seq, (SELECT cancel_requested_at IS NOT NULL FROM t) AS cancel_requested
     ${options.asyncCommit ? sql`, set_config('synchronous_commit', 'off', true) AS async_commit` : sql``}`.execute(
     db,

@@ -211,7 +211,7 @@ describe('retries', () => {
     const done = await client.waitDone(body.id, 60);
     expect(done.status).toBe('failed');
     expect(done.attempts).toBe(3);
-    expect(done.error).toMatchObject({ code: 'provider_unavailable', retryable: true });
+    expect(done.error).toMatchObject({ code: 'provider_unavailable', retryable: false });
     const events = await client.events(body.id);
     const retries = events.filter((e) => e.type === 'retry');
     expect(retries).toHaveLength(2);
@@ -338,7 +338,7 @@ describe('timeouts', () => {
     });
     const done = await client.waitDone(body.id, 30);
     expect(done.status).toBe('failed');
-    expect(done.error).toMatchObject({ code: 'timeout', retryable: true });
+    expect(done.error).toMatchObject({ code: 'timeout', retryable: false });
     await fake.waitFor((reqs) => reqs.some((r) => r.prompt.includes('(timeout)') && r.aborted));
   });
 });

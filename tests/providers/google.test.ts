@@ -281,6 +281,12 @@ describe('google provider', () => {
     });
   });
 
+  it('marks a reply without usageMetadata as unreported instead of a measured zero', async () => {
+    fake.setHandler(() => candidate({ role: 'model', parts: [{ text: 'Hello.' }] }));
+    const response = await complete(conversation('hi'));
+    expect(response.usage).toEqual({ inputTokens: 0, outputTokens: 0, reported: false });
+  });
+
   it('accepts a base URL with a trailing slash or /v1beta', async () => {
     for (const baseUrl of [`${fake.url}/`, `${fake.url}/v1beta/`]) {
       const p = createGoogleProvider({ apiKey: API_KEY, baseUrl });

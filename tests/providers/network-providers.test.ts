@@ -52,7 +52,7 @@ describe.each(targets)('$name provider', (target) => {
   it('maps usage from the wire exactly', async () => {
     fake.setHandler(() => ({ text: 'ok', usage: { inputTokens: 123, outputTokens: 45 } }));
     const response = await complete(conversation('count me'));
-    expect(response.usage).toEqual({ inputTokens: 123, outputTokens: 45 });
+    expect(response.usage).toEqual({ inputTokens: 123, outputTokens: 45, reported: true });
   });
 
   it('sends the temperature and the tool definition the API accepts', async () => {

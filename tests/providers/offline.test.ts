@@ -2,6 +2,7 @@
  * The offline demo provider: deterministic answers, a calculator round trip,
  * non-zero usage, and the abort contract every provider keeps.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createOfflineProvider, findExpression } from '../../worker/providers/offline.ts';
 import type { ChatMessage, CompletionRequest } from '../../worker/providers/provider.ts';
@@ -124,4 +125,49 @@ describe('offline provider', () => {
   ])('finds the expression in %j', (text, expected) => {
     expect(findExpression(text)).toBe(expected);
   });
+
+  it('finds the same expression as the regex version it replaced, on any text', () => {
+    const text = fc.string({
+      unit: fc.constantFrom(...'0123456789.()+-*/^%  \t\nabx'.split('')),
+      maxLength: 40,
+    });
+    fc.assert(
+      fc.property(text, (t) => {
+        expect(findExpression(t)).toBe(referenceFindExpression(t));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  // The issue's measurement: `1` and 40,000 `)` took 12 s. A megabyte of each
+  // adversarial shape must now take well under a second (a generous bound for
+  // a shared 2-core machine; the linear scan takes tens of milliseconds).
+  const MB = 1024 * 1024;
+  it.each([
+    ['1 then closing parentheses', `1${')'.repeat(MB)}`],
+    ['opening parentheses', '('.repeat(MB)],
+    ['opening parentheses then 1', `${'('.repeat(MB)}1`],
+    ['a long digit run', '7'.repeat(MB)],
+    ['digits and spaces without an operator', '1 '.repeat(MB / 2)],
+    ['alternating operators', '1+'.repeat(MB / 2)],
+    ['operators without operands', '+-*/'.repeat(MB / 4)],
+    ['dots', '.'.repeat(MB)],
+    ['closing then opening', `${')'.repeat(MB / 2)}1${'('.repeat(MB / 2)}`],
+  ])('a 1 MB prompt of %s is answered in well under a second', async (_shape, prompt) => {
+    const started = performance.now();
+    await provider.complete(request(conversation(prompt)));
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
 });
+
+/** The implementation before the linear rewrite: the oracle for what it must find. */
+function referenceFindExpression(text: string): string | undefined {
+  for (const match of text.matchAll(/[(\d.][\d.\s()+\-*/^%]*[\d)]/g)) {
+    let out = match[0].trim();
+    const count = (c: string) => out.split(c).length - 1;
+    while (out.endsWith(')') && count(')') > count('(')) out = out.slice(0, -1).trimEnd();
+    while (out.startsWith('(') && count('(') > count(')')) out = out.slice(1).trimStart();
+    if (/[\d)]\s*[-+*/^%]\s*[-(\d.]/.test(out)) return out;
+  }
+  return undefined;
+}

@@ -158,6 +158,24 @@ describe('openai provider', () => {
     });
   });
 
+  it('marks a reply without usage as unreported instead of a measured zero', async () => {
+    fake.setHandler(() => ({
+      raw: {
+        body: {
+          id: 'x',
+          object: 'chat.completion',
+          created: 0,
+          model: 'local-llm',
+          choices: [
+            { index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' },
+          ],
+        },
+      },
+    }));
+    const response = await complete(conversation('hi'));
+    expect(response.usage).toEqual({ inputTokens: 0, outputTokens: 0, reported: false });
+  });
+
   it('treats an answer withheld by the content filter as rejected', async () => {
     fake.setHandler(() => ({
       raw: {

@@ -5,12 +5,17 @@
  *
  * The outcome is typed: the answer, or a thrown TaskFailure / abort. Nothing
  * here inspects the answer's text to decide success.
+ *
+ * The step log tells what happened, in order: every model request gets an
+ * `llm_call` event (a failed one with its error), and `usage.tool_calls`
+ * counts the tool results written, saved with each. The last step's tools
+ * still run when max_steps is reached, so their results are in the log.
  */
 import type { AgentConfig, TaskUsage } from '../../shared/db/schema.ts';
 import { TaskFailure } from '../../shared/tasks/task-error.ts';
 import type { EventType } from '../../shared/db/schema.ts';
-import type { ChatMessage, Provider, ToolCall, ToolDefinition } from '../providers/provider.ts';
-import { truncateForLog } from './truncate.ts';
+import type { ChatMessage, Provider, ToolDefinition } from '../providers/provider.ts';
+import { logged, MAX_PARALLEL_TOOLS, runToolCalls } from './run-tool-calls.ts';
 
 export interface ToolRunner {
   definitions(names: readonly string[]): ToolDefinition[];
@@ -34,6 +39,8 @@ export interface AgentRunDeps {
   /** Commits one step-log event (and the usage so far). Throws if the attempt was fenced out. */
   record(type: EventType, data: Record<string, unknown>, usage?: TaskUsage): Promise<void>;
   signal: AbortSignal;
+  /** Tool calls one turn may run; the rest get an error result. Default MAX_PARALLEL_TOOLS (16). */
+  maxParallelTools?: number;
 }
 
 export interface AgentRunResult {
@@ -54,13 +61,31 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
   for (let step = 1; step <= config.max_steps; step++) {
     signal.throwIfAborted();
     const started = performance.now();
-    const response = await provider.complete({
-      model: config.model,
-      messages,
-      tools: definitions,
-      temperature: config.temperature ?? undefined,
-      signal,
-    });
+    const latency = () => Math.round(performance.now() - started);
+    let response;
+    try {
+      response = await provider.complete({
+        model: config.model,
+        messages,
+        tools: definitions,
+        temperature: config.temperature ?? undefined,
+        signal,
+      });
+    } catch (err) {
+      // An aborted attempt writes nothing more; a failed call is a step too.
+      // If that write fails, the provider's error still decides the outcome
+      // (a fenced-out attempt is told apart by its aborted signal).
+      if (!signal.aborted) {
+        await record('llm_call', {
+          step,
+          provider: provider.name,
+          model: config.model,
+          latency_ms: latency(),
+          error: describeFailure(err),
+        }).catch(() => undefined);
+      }
+      throw err;
+    }
     usage.input_tokens += response.usage.inputTokens;
     usage.output_tokens += response.usage.outputTokens;
     usage.llm_calls += 1;
@@ -70,16 +95,18 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
         step,
         provider: provider.name,
         model: response.model,
-        latency_ms: Math.round(performance.now() - started),
+        latency_ms: latency(),
         input_tokens: response.usage.inputTokens,
         output_tokens: response.usage.outputTokens,
+        // false: the reply carried no token counts, so the zeros above are unknowns.
+        usage_reported: response.usage.reported !== false,
         finish_reason: response.finishReason,
         tool_calls: response.toolCalls.length,
         ...(provider.name === 'offline'
           ? { note: 'offline demo provider: no LLM was called' }
           : {}),
       },
-      usage,
+      { ...usage },
     );
     if (response.text) await record('message', logged({ step, text: response.text }));
     messages.push({
@@ -95,10 +122,15 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
       return { answer, usage };
     }
 
-    const results = await Promise.all(
-      response.toolCalls.map((call) => runToolCall(call, config.tools, tools, record, signal)),
-    );
-    usage.tool_calls += response.toolCalls.length;
+    const results = await runToolCalls({
+      calls: response.toolCalls,
+      allowed: config.tools,
+      tools,
+      record,
+      signal,
+      maxParallel: deps.maxParallelTools ?? MAX_PARALLEL_TOOLS,
+      usage,
+    });
     for (const [i, call] of response.toolCalls.entries()) {
       messages.push({ role: 'tool', toolCallId: call.id, name: call.name, result: results[i]! });
     }
@@ -109,45 +141,18 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
   );
 }
 
-/** Runs one tool call; every problem becomes a result the model can read. */
-async function runToolCall(
-  call: ToolCall,
-  allowed: readonly string[],
-  tools: ToolRunner,
-  record: AgentRunDeps['record'],
-  signal: AbortSignal,
-): Promise<Record<string, unknown>> {
-  await record(
-    'tool_call',
-    logged({ id: call.id, name: call.name, arguments: call.arguments ?? call.rawArguments }),
-  );
-  const started = performance.now();
-  let result: Record<string, unknown>;
-  if (call.argumentsError !== undefined) {
-    result = { error: `the arguments are not valid JSON: ${call.argumentsError}` };
-  } else if (!allowed.includes(call.name)) {
-    result = {
-      error: `unknown tool "${call.name}"; available tools: ${allowed.join(', ') || 'none'}`,
+/** A failed provider call for the step log: the classified error, never a raw exception. */
+function describeFailure(err: unknown): Record<string, unknown> {
+  if (err instanceof TaskFailure) {
+    return {
+      code: err.code,
+      message: err.message,
+      retryable: err.retryable,
+      ...(err.status === undefined ? {} : { status: err.status }),
     };
-  } else {
-    const outcome = await tools.run(call.name, call.arguments, signal);
-    result = outcome.ok ? { output: outcome.output } : { error: outcome.error };
   }
-  await record(
-    'tool_result',
-    logged({
-      id: call.id,
-      name: call.name,
-      ...result,
-      duration_ms: Math.round(performance.now() - started),
-    }),
-  );
-  return result;
-}
-
-function logged(data: Record<string, unknown>): Record<string, unknown> {
-  const { value, truncated } = truncateForLog(data);
-  return truncated
-    ? { ...(value as Record<string, unknown>), truncated: true }
-    : (value as Record<string, unknown>);
+  return {
+    code: 'internal_error',
+    message: 'the provider failed unexpectedly (see the worker log)',
+  };
 }

@@ -14,6 +14,7 @@ import {
   GoogleGenerativeAIRequestInputError,
 } from '@google/generative-ai';
 import { TaskFailure, type TaskErrorCode } from '../../shared/tasks/task-error.ts';
+import { redactProviderText } from './redact.ts';
 
 /** The status table. Anything not listed: 5xx → unavailable, other 4xx → rejected. */
 const STATUS_CODES: ReadonlyMap<number, TaskErrorCode> = new Map([
@@ -225,7 +226,9 @@ class RequestTimeout extends Error {
  * - the caller's signal fired → rethrow its reason unclassified (the caller
  *   knows whether that was cancel, timeout or shutdown);
  * - our timeout fired → `provider_unavailable`;
- * - anything else → `classify(err)`.
+ * - anything else → `classify(err)`, its message redacted (redact.ts): it
+ *   reaches clients, while the provider's full text stays on its `cause`
+ *   for the worker's log.
  *
  * A fresh signal per request also keeps the SDKs' abort listeners (which they
  * never remove) off the long-lived attempt signal, so a long run does not pile
@@ -233,7 +236,12 @@ class RequestTimeout extends Error {
  */
 export async function guardProviderCall<T>(
   provider: string,
-  options: { signal: AbortSignal; timeoutMs: number | undefined },
+  options: {
+    signal: AbortSignal;
+    timeoutMs: number | undefined;
+    /** Hosts to hide in the failure's message (the configured base URLs' hosts). */
+    hosts?: readonly string[];
+  },
   classify: (err: unknown) => TaskFailure,
   call: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
@@ -256,9 +264,20 @@ export async function guardProviderCall<T>(
         cause: err,
       });
     }
-    throw classify(err);
+    throw redactFailure(classify(err), options.hosts ?? []);
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', follow);
   }
+}
+
+/** The same failure with a message fit for clients; the original error stays its cause. */
+function redactFailure(failure: TaskFailure, hosts: readonly string[]): TaskFailure {
+  const message = redactProviderText(failure.message, { hosts });
+  if (message === failure.message) return failure;
+  return new TaskFailure(failure.code, message, {
+    status: failure.status,
+    retryAfterMs: failure.retryAfterMs,
+    cause: failure.cause,
+  });
 }

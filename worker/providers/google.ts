@@ -12,6 +12,7 @@ import {
   type Part,
 } from '@google/generative-ai';
 import { TaskFailure } from '../../shared/tasks/task-error.ts';
+import { hostsOf } from './redact.ts';
 import { classifyGoogleError, guardProviderCall } from './classify-error.ts';
 import type {
   ChatMessage,
@@ -48,6 +49,8 @@ export function createGoogleProvider(options: GoogleProviderOptions = {}): Provi
   // The SDK appends `/v1beta/models/…` itself: accept the URL with or without it.
   const baseUrl = options.baseUrl?.replace(/\/+$/, '').replace(/\/v1beta$/, '');
 
+  const hosts = hostsOf(options.baseUrl);
+
   return {
     name: 'google',
     async complete(request: CompletionRequest): Promise<CompletionResponse> {
@@ -77,7 +80,7 @@ export function createGoogleProvider(options: GoogleProviderOptions = {}): Provi
       const contents = toContents(request.messages);
       const result = await guardProviderCall(
         'google',
-        { signal: request.signal, timeoutMs },
+        { signal: request.signal, timeoutMs, hosts },
         classifyGoogleError,
         (signal) => model.generateContent({ contents }, { signal }),
       );
@@ -198,6 +201,7 @@ function fromResponse(
       inputTokens: usage?.promptTokenCount ?? 0,
       // Thinking tokens are billed as output but reported apart.
       outputTokens: (usage?.candidatesTokenCount ?? 0) + (usage?.thoughtsTokenCount ?? 0),
+      reported: typeof usage?.promptTokenCount === 'number',
     },
     model: (response as { modelVersion?: string }).modelVersion ?? model,
     providerData: { content: candidate.content },

@@ -67,22 +67,106 @@ export function createOfflineProvider(): Provider {
 /**
  * The first arithmetic expression in `text`: numbers joined by at least one
  * operator, with optional parentheses (`17 * 23`, `(2+3)^2`). Undefined if none.
+ *
+ * A single pass over the text, then one over each candidate: the prompt is
+ * user input, and the regex-and-recount version this replaces was quadratic
+ * (a `1` and 40,000 `)` held the worker for 12 s).
  */
 export function findExpression(text: string): string | undefined {
-  for (const match of text.matchAll(/[(\d.][\d.\s()+\-*/^%]*[\d)]/g)) {
-    const candidate = balanceParentheses(match[0].trim());
-    if (/[\d)]\s*[-+*/^%]\s*[-(\d.]/.test(candidate)) return candidate;
+  let i = 0;
+  while (i < text.length) {
+    // A candidate is a run of expression characters, from its first character
+    // that can start an expression to its last that can end one.
+    if (!isExpressionChar(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let runEnd = i;
+    while (runEnd < text.length && isExpressionChar(text.charCodeAt(runEnd))) runEnd++;
+    let first = i;
+    while (first < runEnd && !canStart(text.charCodeAt(first))) first++;
+    let last = runEnd - 1;
+    while (last > first && !canEnd(text.charCodeAt(last))) last--;
+    if (last > first) {
+      const candidate = balanceParentheses(text, first, last + 1);
+      if (hasOperatorBetweenOperands(candidate)) return candidate;
+    }
+    i = runEnd;
   }
   return undefined;
 }
 
-/** Drops unmatched parentheses at the ends ("(see 2+3)" yields "2+3)" before this). */
-function balanceParentheses(text: string): string {
-  let out = text;
-  const count = (c: string) => out.split(c).length - 1;
-  while (out.endsWith(')') && count(')') > count('(')) out = out.slice(0, -1).trimEnd();
-  while (out.startsWith('(') && count('(') > count(')')) out = out.slice(1).trimStart();
-  return out;
+const OPEN = 0x28; // (
+const CLOSE = 0x29; // )
+const DOT = 0x2e;
+const MINUS = 0x2d;
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+/** `+ - * / ^ %` */
+const isOperator = (c: number) =>
+  c === 0x2b || c === MINUS || c === 0x2a || c === 0x2f || c === 0x5e || c === 0x25;
+const canStart = (c: number) => isDigit(c) || c === OPEN || c === DOT;
+const canEnd = (c: number) => isDigit(c) || c === CLOSE;
+
+/** What the regex class `\s` matches (WhiteSpace and LineTerminator), without a regex per character. */
+function isSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/** Digits, `.`, whitespace, parentheses and the operators. */
+function isExpressionChar(c: number): boolean {
+  return isDigit(c) || c === DOT || c === OPEN || c === CLOSE || isOperator(c) || isSpace(c);
+}
+
+/**
+ * text[start, end) without unmatched parentheses at its ends ("(see 2+3)"
+ * yields "2+3)" before this), counting each parenthesis once.
+ */
+function balanceParentheses(text: string, start: number, end: number): string {
+  let open = 0;
+  let close = 0;
+  for (let k = start; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (c === OPEN) open++;
+    else if (c === CLOSE) close++;
+  }
+  while (end > start && text.charCodeAt(end - 1) === CLOSE && close > open) {
+    end--;
+    close--;
+    while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+  }
+  while (start < end && text.charCodeAt(start) === OPEN && open > close) {
+    start++;
+    open--;
+    while (start < end && isSpace(text.charCodeAt(start))) start++;
+  }
+  return text.slice(start, end);
+}
+
+/** Whether an operand (a digit or `)`), an operator and the start of another follow each other, spaces aside. */
+function hasOperatorBetweenOperands(candidate: string): boolean {
+  // The two characters before this one that were not whitespace (-1: none yet).
+  let before = -1;
+  let previous = -1;
+  for (let k = 0; k < candidate.length; k++) {
+    const c = candidate.charCodeAt(k);
+    if (isSpace(c)) continue;
+    if (canEnd(before) && isOperator(previous) && (canStart(c) || c === MINUS)) return true;
+    before = previous;
+    previous = c;
+  }
+  return false;
 }
 
 /** About four characters per token: deterministic and never zero for real text. */

@@ -5,6 +5,7 @@
  */
 import OpenAI from 'openai';
 import { TaskFailure } from '../../shared/tasks/task-error.ts';
+import { hostsOf } from './redact.ts';
 import { classifyOpenAIError, guardProviderCall } from './classify-error.ts';
 import type {
   ChatMessage,
@@ -41,6 +42,8 @@ export function createOpenAIProvider(options: OpenAIProviderOptions = {}): Provi
       })
     : undefined;
 
+  const hosts = hostsOf(options.baseURL);
+
   return {
     name: 'openai',
     async complete(request: CompletionRequest): Promise<CompletionResponse> {
@@ -54,7 +57,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions = {}): Provi
       }
       const completion = await guardProviderCall(
         'openai',
-        { signal: request.signal, timeoutMs },
+        { signal: request.signal, timeoutMs, hosts },
         classifyOpenAIError,
         (signal) =>
           client.chat.completions.create(
@@ -141,6 +144,8 @@ function fromCompletion(completion: OpenAI.ChatCompletion): CompletionResponse {
     usage: {
       inputTokens: completion.usage?.prompt_tokens ?? 0,
       outputTokens: completion.usage?.completion_tokens ?? 0,
+      // Some compatible servers (and streaming proxies) leave usage out.
+      reported: typeof completion.usage?.prompt_tokens === 'number',
     },
     model: completion.model,
   };

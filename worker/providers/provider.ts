@@ -60,6 +60,8 @@ export interface CompletionRequest {
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
+  /** false when the reply carried no token counts (the counts are then 0, not measured). */
+  reported?: boolean;
 }
 
 export interface CompletionResponse {
