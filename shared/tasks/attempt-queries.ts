@@ -134,8 +134,7 @@ export type Outcome =
  * the attempt was fenced out.
  */
 export async function taskFinish(db: Db, attempt: Attempt, outcome: Outcome, usage: TaskUsage) {
-  const cancelWins =
-    outcome.status === 'failed' && (outcome.cancelWins ?? outcome.error.retryable);
+  const cancelWins = outcome.status === 'failed' && (outcome.cancelWins ?? outcome.error.retryable);
   const error = outcome.status === 'completed' ? null : toStorableJson(outcome.error);
   const row = await db
     .updateTable('agentq.tasks')
