@@ -11,10 +11,7 @@ import type { TaskUsage } from '../shared/db/schema.ts';
 import type { Logger } from '../shared/logger.ts';
 import { TaskFailure } from '../shared/tasks/task-error.ts';
 import {
-  appendAttemptEvent,
   attemptOf,
-  taskClaim,
-  taskFinish,
   taskRequeue,
   taskTakeover,
   type Attempt,
@@ -23,6 +20,7 @@ import {
 import { taskFindById, type TaskRow } from '../shared/tasks/task-queries.ts';
 import { abortKind, RunAbort } from './agent/run-abort.ts';
 import { runAgent, type ToolRunner } from './agent/run-agent.ts';
+import type { AttemptWriter } from './attempt-writer.ts';
 import type { RunningAttempts } from './cancellations.ts';
 import type { Provider } from './providers/provider.ts';
 import { retryDelayMs } from './retry-policy.ts';
@@ -33,6 +31,8 @@ export interface AgentTaskDeps {
   config: Config;
   logger: Logger;
   attempts: RunningAttempts;
+  /** The process's batched writer for claims, step events and outcomes. */
+  writer: AttemptWriter;
   /** The graphile-worker pool id of this process (known once the pool exists). */
   workerId: () => string;
   provider: (name: TaskRow['config']['provider']) => Provider;
@@ -45,9 +45,6 @@ type AttemptOutcome =
   | { status: 'retry'; failure: TaskFailure }
   | { status: 'fenced' }
   | { status: 'shutdown' };
-
-/** Thrown inside the loop when the task has moved on without this attempt. */
-class FencedOut extends Error {}
 
 export function makeAgentTask(deps: AgentTaskDeps): Task {
   return async (payload, helpers) => {
@@ -70,7 +67,7 @@ async function claim(
 ): Promise<TaskRow | undefined> {
   const { db, logger } = deps;
   const workerId = deps.workerId();
-  const claimed = await withDbRetry(() => taskClaim(db, { taskId, jobId, workerId }));
+  const claimed = await deps.writer.claim(taskId, jobId);
   if (claimed) return claimed;
 
   const row = await withDbRetry(() => taskFindById(db, taskId));
@@ -111,21 +108,17 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
   let usage: TaskUsage = task.usage;
 
+  // Queued, not awaited: the writer batches it with every other attempt's
+  // writes, and what it learns (fenced out, cancel requested) aborts this
+  // attempt through its signal.
   const record = async (
-    type: Parameters<typeof appendAttemptEvent>[2]['type'],
+    type: Parameters<AttemptWriter['append']>[1],
     data: Record<string, unknown>,
     u?: TaskUsage,
   ) => {
+    controller.signal.throwIfAborted();
     if (u) usage = { ...u };
-    const appended = await withDbRetry(
-      () => appendAttemptEvent(db, attempt, { type, data }, u),
-      controller.signal,
-    );
-    if (!appended) {
-      deps.attempts.abort(task.id, 'fenced');
-      throw new FencedOut();
-    }
-    if (appended.cancelRequested) deps.attempts.abort(task.id, 'cancel');
+    deps.writer.append(attempt, type, data, u);
   };
 
   let outcome: AttemptOutcome;
@@ -165,11 +158,13 @@ async function writeOutcome(
   log: Logger,
 ): Promise<void> {
   const { db } = deps;
+  // A requeue is its own transaction: the attempt's queued events go first.
+  if (outcome.status === 'shutdown' || outcome.status === 'retry') await deps.writer.settle();
 
   let written: string | undefined;
   switch (outcome.status) {
     case 'fenced':
-      log.warn('attempt fenced out: another attempt owns this task now');
+      log.warn(FENCED_OUT);
       return;
     case 'shutdown':
       written = await withDbRetry(() =>
@@ -216,15 +211,14 @@ async function writeOutcome(
       break;
     }
     default:
-      written = await withDbRetry(() => taskFinish(db, attempt, outcome, usage));
+      written = await deps.writer.finish(attempt, outcome, usage);
   }
-  if (!written)
-    log.warn(
-      { outcome: outcome.status },
-      'outcome refused: the task moved on without this attempt',
-    );
+  if (!written) log.warn({ outcome: outcome.status }, FENCED_OUT);
   else log.info({ outcome: outcome.status, status: written }, 'attempt finished');
 }
+
+// One line whether the fence stopped the run early or refused its outcome.
+const FENCED_OUT = 'attempt fenced out: another attempt owns this task now';
 
 export const INTERNAL_ERROR_MESSAGE = 'internal error in the worker (details are in its log)';
 
@@ -236,7 +230,7 @@ export function classify(
   log: Logger,
 ): AttemptOutcome {
   const kind = abortKind(signal) ?? (err instanceof RunAbort ? err.kind : undefined);
-  if (err instanceof FencedOut || kind === 'fenced') return { status: 'fenced' };
+  if (kind === 'fenced') return { status: 'fenced' };
   if (kind === 'cancel') {
     return {
       status: 'cancelled',

@@ -15,6 +15,7 @@ import type { Logger } from '../shared/logger.ts';
 import { TaskFailure } from '../shared/tasks/task-error.ts';
 import { makeAgentTask } from './agent-task.ts';
 import type { ToolRunner } from './agent/run-agent.ts';
+import { AttemptWriter } from './attempt-writer.ts';
 import { RunningAttempts } from './cancellations.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { createProvider } from './providers/create-provider.ts';
@@ -66,6 +67,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   });
   await listener.start();
   const attempts = new RunningAttempts(db, listener);
+  const writer = new AttemptWriter({
+    db,
+    logger,
+    workerId: () => workerId,
+    onSignal: (taskId, signal) => attempts.abort(taskId, signal === 'cancel' ? 'cancel' : 'fenced'),
+  });
 
   const providers = new Map<ProviderName, Provider>();
   const provider = (name: ProviderName) => {
@@ -101,6 +108,20 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     // only graphile-worker's own backstop, after ours.
     gracefulShutdownAbortTimeout: config.shutdownGraceMs + 5000,
     events,
+    preset: {
+      worker: {
+        // Fetch (and lock) up to `concurrency` jobs in one query instead of
+        // one query per job. A locked job whose task is cancelled meanwhile
+        // is skipped at claim; on stop graphile-worker hands them back.
+        localQueue: { size: config.workerConcurrency },
+        // Complete (delete) the jobs of tasks that finished in the same turn
+        // in one statement. A crash in between leaves the job locked: the
+        // dead-worker recovery unlocks it and its re-run finds the task
+        // finished and does nothing, so nothing runs twice.
+        completeJobBatchDelay: 0,
+        failJobBatchDelay: 0,
+      },
+    },
     logger: graphileLogger(logger, () => stopping !== undefined),
     taskList: {
       agent: makeAgentTask({
@@ -108,6 +129,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         config,
         logger,
         attempts,
+        writer,
         workerId: () => workerId,
         provider,
         tools: options.tools ?? makeToolRunner(config),

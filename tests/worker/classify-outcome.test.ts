@@ -42,6 +42,7 @@ describe('classify', () => {
     expect(outcome).toEqual({
       status: 'failed',
       error: { code: 'internal_error', message: INTERNAL_ERROR_MESSAGE, retryable: false },
+      cancelWins: false,
     });
     expect(JSON.stringify(outcome)).not.toMatch(/secret_table_name|relation|agentq\./);
     expect(lines).toEqual([{ fields: { err: dbError }, msg: expect.any(String) }]);
@@ -71,7 +72,12 @@ describe('classify', () => {
     });
     expect(
       classify(failure, new AbortController().signal, { ...task, attempts: 3 } as TaskRow, log),
-    ).toEqual({ status: 'failed', error: failure.toJSON() });
+    ).toEqual({
+      status: 'failed',
+      // No retry is left: the stored error says so; a requested cancel would still win.
+      error: { ...failure.toJSON(), retryable: false },
+      cancelWins: true,
+    });
   });
 
   it('reads why the attempt was aborted: cancel, shutdown, fenced, timeout', () => {
