@@ -100,15 +100,29 @@ export async function workerRecoverDead(db: Db, deadAfterMs: number, selfId: str
                  AND NOT EXISTS (SELECT 1 FROM agentq.workers w WHERE w.id = t.worker_id)))`,
       'stopped answering',
     );
+    // Jobs still locked by a worker that is gone from agentq.workers (it
+    // deregistered on a stop whose last job completion never reached the
+    // database, or was recovered earlier): graphile-worker would leave them
+    // locked for 4 hours; their tasks are finished or handed back already,
+    // so unlocked they run, find nothing to do and are deleted.
+    const { rows: strays } = await sql<{ locked_by: string }>`
+      SELECT DISTINCT j.locked_by FROM graphile_worker._private_jobs j
+      WHERE j.locked_by IS NOT NULL AND j.locked_by <> ${selfId}
+        AND j.locked_at < now() - make_interval(secs => ${deadAfterMs / 1000})
+        AND NOT EXISTS (SELECT 1 FROM agentq.workers w WHERE w.id = j.locked_by)`.execute(trx);
     const lostWorkers = [
-      ...new Set([...deadIds, ...tasks.map((t) => t.worker_id).filter((w): w is string => !!w)]),
+      ...new Set([
+        ...deadIds,
+        ...tasks.map((t) => t.worker_id).filter((w): w is string => !!w),
+        ...strays.map((r) => r.locked_by),
+      ]),
     ];
     if (lostWorkers.length > 0) {
       await sql`SELECT graphile_worker.force_unlock_workers(${lostWorkers}::text[])`.execute(trx);
     }
     if (deadIds.length > 0)
       await trx.deleteFrom('agentq.workers').where('id', 'in', deadIds).execute();
-    return { deadWorkers: deadIds, tasks };
+    return { deadWorkers: deadIds, tasks, unlockedWorkers: lostWorkers };
   });
 }
 
