@@ -100,7 +100,7 @@ async function claim(
 }
 
 async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
-  const { db, logger } = deps;
+  const { logger } = deps;
   const attempt: Attempt = attemptOf(task);
   const log = logger.child({ taskId: task.id, attempt: task.attempts, claim: task.claim });
   const controller = deps.attempts.start(task.id);

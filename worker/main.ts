@@ -28,12 +28,23 @@ const pool = createPool({
 });
 keepRunningOnUnhandledRejection(logger);
 const worker = await startWorker({ config, pool, connectionString, logger });
+let stopping = false;
 onShutdownSignal(async () => {
+  stopping = true;
   await worker.stop();
   await pool.end();
 });
 worker.done.then(
-  () => {},
+  async () => {
+    if (stopping) return;
+    // graphile-worker stopped its pool on its own (it does on errors it cannot
+    // recover from): hand running tasks back and exit, so a supervisor starts
+    // a fresh worker rather than this one heartbeating with nothing to run.
+    logger.error('graphile-worker stopped on its own; stopping this worker');
+    await worker.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+    await pool.end().catch(() => {});
+    process.exit(1);
+  },
   (err: unknown) => {
     logger.fatal({ err }, 'worker runner failed');
     process.exit(1);

@@ -114,12 +114,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         // one query per job. A locked job whose task is cancelled meanwhile
         // is skipped at claim; on stop graphile-worker hands them back.
         localQueue: { size: config.workerConcurrency },
-        // Complete (delete) the jobs of tasks that finished in the same turn
-        // in one statement. A crash in between leaves the job locked: the
-        // dead-worker recovery unlocks it and its re-run finds the task
-        // finished and does nothing, so nothing runs twice.
-        completeJobBatchDelay: 0,
-        failJobBatchDelay: 0,
+        // Not completeJobBatchDelay: in 0.17 a batched completion that meets
+        // a dropped connection shuts the whole pool down ("queue is in an
+        // inconsistent state"), where an unbatched one retries. A task's
+        // outcome is already batched with others' in our own writer.
       },
     },
     logger: graphileLogger(logger, () => stopping !== undefined),
