@@ -65,6 +65,8 @@ import {
   type LatencySummary,
   type MemoryReport,
 } from './measure.ts';
+import { readExtendedParams, type ExtendedParams } from './context.ts';
+import { runExtendedPhases } from './extended.ts';
 import { Monitor, type WritesPerTask } from './monitor.ts';
 import { openBenchPostgres, type BenchPostgres } from './postgres.ts';
 import {
@@ -114,6 +116,14 @@ try {
   process.exit(1);
 }
 const { TASKS, CONCURRENCY, ENQUEUE_CLIENTS, LATENCY_SAMPLES, BATCH_TASKS, BATCH_SIZE } = params;
+// The phases issue 8 added (extended.ts); their environment is read here too.
+let extendedParams: ExtendedParams;
+try {
+  extendedParams = readExtendedParams();
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exit(1);
+}
 // Untimed runs first, so connection set-up, prepared statements and the JIT
 // are paid before the clock starts, the same for both systems.
 const ENQUEUE_WARMUP = Math.min(200, TASKS);
@@ -454,6 +464,21 @@ async function main(): Promise<void> {
     run: summarize(aqLatRun.run),
   };
 
+  // 4–7. End to end, reads, realistic load, history (see extended.ts).
+  const extended = await runExtendedPhases(
+    {
+      pg: pgServer,
+      tasks: TASKS,
+      concurrency: CONCURRENCY,
+      poolMax: POOL_MAX,
+      phaseTimeoutMs: PHASE_TIMEOUT_MS,
+      donePollMs: DONE_POLL_MS,
+      onCleanup,
+      log,
+    },
+    extendedParams,
+  );
+
   // --- report ---
   const cpus = os.cpus();
   const ENQ = 'enqueue throughput';
@@ -627,6 +652,10 @@ async function main(): Promise<void> {
     },
     notes,
   };
+
+  results.rows.push(...extended.rows);
+  results.notes.push(...extended.notes);
+  results.details.extended = extended.details;
 
   process.stdout.write(`\n${renderTable(results)}\n\n`);
   await writeResults(RESULTS_PATH, results);
