@@ -172,7 +172,10 @@ export async function runExtendedPhases(
       `Realistic: the OpenAI provider against a fake OpenAI-compatible server in the bench process ` +
         `(tests/helpers/fake-openai.ts) answering a calculator call, then the final text, each after ` +
         `${real.modelMs} ms; the worker is its own process; the queue is filled in one transaction once the ` +
-        `worker is up, and the clock starts at that commit.`,
+        `worker is up, and the clock starts at that commit. Where the time goes (p50 / p99): a model call as ` +
+        `the worker saw it ${real.breakdownMs.modelCall.map((v) => v.toFixed(1)).join(' / ')} ms (the fake ` +
+        `waits ${real.modelMs} ms), a whole attempt ${real.breakdownMs.run.map((v) => v.toFixed(1)).join(' / ')} ms ` +
+        `(started_at → finished_at; the model alone is ${2 * real.modelMs} ms).`,
     );
   }
 

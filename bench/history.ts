@@ -190,11 +190,11 @@ export async function history(ctx: PhaseContext, sizes: number[]): Promise<Histo
   const largest = steps.at(-1);
   if (largest) {
     const plans = await explainHotStatements(url, agentConfig, Math.min(ctx.concurrency, 50));
-    const [sizeRow] = await monitor.query<{ version: string }>(`SHOW server_version`);
+    const [versionRow] = await monitor.query<{ server_version: string }>(`SHOW server_version`);
     const text = renderPlans(
       [
         `EXPLAIN (ANALYZE, BUFFERS) of agentq's hot statements, ${new Date().toISOString()}`,
-        `PostgreSQL ${sizeRow?.version ?? '?'}; ${largest.history.toLocaleString('en-US')} tasks and ` +
+        `PostgreSQL ${versionRow?.server_version ?? '?'}; ${largest.history.toLocaleString('en-US')} tasks and ` +
           `${largest.events.toLocaleString('en-US')} events in the tables (after the last history drain).`,
         `Run in one transaction that is rolled back; the batch statements on ${Math.min(ctx.concurrency, 50)} fresh tasks.`,
       ],

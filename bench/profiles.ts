@@ -26,8 +26,15 @@ export interface SelfTime {
   fn: string;
   where: string;
   ms: number;
-  /** Share of the profile's sampled time. */
+  /** Share of the busy time: every sample but (idle). */
   percent: number;
+}
+
+export interface ProfileSummary {
+  /** Sampled time, ms, and the part of it the process was idle (waiting on I/O). */
+  totalMs: number;
+  idleMs: number;
+  top: SelfTime[];
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,7 +46,8 @@ function shortUrl(url: string): string {
   return rel.startsWith('..') ? file : rel;
 }
 
-export async function topSelfTime(file: string, top = 15): Promise<SelfTime[]> {
+/** The `top` functions by self time, (idle) left out of the list and of the percentages. */
+export async function topSelfTime(file: string, top = 15): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const samples = profile.samples ?? [];
@@ -60,15 +68,28 @@ export async function topSelfTime(file: string, top = 15): Promise<SelfTime[]> {
     totals.set(key, entry);
     total += us;
   }
-  return [...totals.values()]
-    .sort((a, b) => b.us - a.us)
-    .slice(0, top)
-    .map((e) => ({ fn: e.fn, where: e.where, ms: e.us / 1000, percent: (100 * e.us) / total }));
+  const idle = [...totals.values()].find((e) => e.fn === '(idle)' && e.where === '')?.us ?? 0;
+  const busy = total - idle;
+  return {
+    totalMs: total / 1000,
+    idleMs: idle / 1000,
+    top: [...totals.values()]
+      .filter((e) => !(e.fn === '(idle)' && e.where === ''))
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((e) => ({ fn: e.fn, where: e.where, ms: e.us / 1000, percent: (100 * e.us) / busy })),
+  };
 }
 
-export function renderSelfTime(title: string, rows: SelfTime[]): string {
-  const lines = [title, `  ${'self ms'.padStart(9)} ${'%'.padStart(6)}  function  (file:line)`];
-  for (const r of rows) {
+export function renderSelfTime(title: string, summary: ProfileSummary): string {
+  const busy = summary.totalMs - summary.idleMs;
+  const lines = [
+    title,
+    `  sampled ${(summary.totalMs / 1000).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s ` +
+      `(idle left out; % is of the busy time)`,
+    `  ${'self ms'.padStart(9)} ${'%'.padStart(6)}  function  (file:line)`,
+  ];
+  for (const r of summary.top) {
     lines.push(
       `  ${r.ms.toFixed(1).padStart(9)} ${r.percent.toFixed(1).padStart(6)}  ${r.fn}${r.where ? `  (${r.where})` : ''}`,
     );

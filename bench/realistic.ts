@@ -32,6 +32,13 @@ export interface RealisticResult {
   ceilingPerSecond: number;
   workerMemory: ProcessMemory;
   modelRequests: number;
+  /** Where the time goes, from the rows (ms, p50 / p99): what bounds the figure. */
+  breakdownMs: {
+    /** The model's answer time as the worker saw it (llm_call events' latency_ms); the fake waits modelMs. */
+    modelCall: [number, number];
+    /** started_at → finished_at: the whole attempt, 2 model calls included. */
+    run: [number, number];
+  };
 }
 
 const ANSWER = 'The answer is 391.';
@@ -98,6 +105,18 @@ export async function realistic(
       `realistic: ${check?.completed}/${ctx.tasks} completed, ${check?.answered} answered`,
     );
   }
+  const [times] = await monitor.query<{ model: number[]; run: number[] }>(
+    `SELECT (SELECT percentile_cont(array[0.5, 0.99]) WITHIN GROUP (ORDER BY (data->>'latency_ms')::float8)
+             FROM agentq.task_events WHERE task_id = ANY($1::uuid[]) AND type = 'llm_call') AS model,
+            (SELECT percentile_cont(array[0.5, 0.99]) WITHIN GROUP
+               (ORDER BY extract(epoch FROM finished_at - started_at)::float8 * 1000)
+             FROM agentq.tasks WHERE id = ANY($1::uuid[])) AS run`,
+    [ids],
+  );
+  const pair = (v: number[] | null | undefined): [number, number] => [
+    v?.[0] ?? Number.NaN,
+    v?.[1] ?? Number.NaN,
+  ];
   return {
     concurrency,
     modelMs,
@@ -107,5 +126,6 @@ export async function realistic(
     ceilingPerSecond: concurrency / ((2 * modelMs) / 1000),
     workerMemory,
     modelRequests: fake.requests.length,
+    breakdownMs: { modelCall: pair(times?.model), run: pair(times?.run) },
   };
 }
