@@ -34,6 +34,7 @@ import {
   type BenchChild,
   type ProcessMemory,
 } from './processes.ts';
+import { monotonicUs } from './profiles.ts';
 import { createRawWorkerPool, RAW_REMAINING_SQL } from './raw.ts';
 
 export interface EndToEndSide {
@@ -45,6 +46,8 @@ export interface EndToEndSide {
   workerMemory: ProcessMemory;
   /** Tasks the processes handled in all (warm-up + timed), the divisor of `writes`. */
   handled: number;
+  /** The timed part on the monotonic clock (µs), to cut it out of the CPU profiles. */
+  windowUs: [number, number];
 }
 
 export interface EndToEndResult {
@@ -54,8 +57,8 @@ export interface EndToEndResult {
   agentq: EndToEndSide;
   /** The agentq database, left for the read-load phase. */
   agentqUrl: string;
-  /** CPU profiles written, when asked for: [name, pid]. */
-  profiled: Array<{ name: string; pid: number }>;
+  /** CPU profiles written, when asked for, with the timed part of their side. */
+  profiled: Array<{ name: string; windowUs: [number, number] }>;
 }
 
 /** The environment agentq's processes get (both read it through loadConfig). */
@@ -106,6 +109,7 @@ async function agentqSide(
   const memory = sampleProcessMemory(worker.pid);
   const http = httpClient(api.url, clients);
   let seconds: number;
+  const windowUs: [number, number] = [0, 0];
   const ids: string[] = [];
   try {
     // Untimed: the processes' JIT and connections warm up on the same path.
@@ -114,12 +118,14 @@ async function agentqSide(
     });
     await drained(ctx, monitor, AGENTQ_REMAINING_SQL, 'the e2e warm-up to drain');
 
+    windowUs[0] = monotonicUs();
     const start = performance.now();
     await runConcurrently(ctx.tasks, clients, async (i) => {
       ids.push((await submitOverHttp(http, warmup + i)).id);
     });
     await drained(ctx, monitor, AGENTQ_REMAINING_SQL, 'agentq end-to-end tasks to complete');
     seconds = secondsSince(start);
+    windowUs[1] = monotonicUs();
   } finally {
     http.close();
   }
@@ -134,7 +140,7 @@ async function agentqSide(
     throw new Error(`agentq end to end: ${rows.length - notDone}/${ctx.tasks} tasks completed`);
   }
   await stopChildren();
-  for (const c of children) if (cpuProfile) profiled.push({ name: c.name, pid: c.pid });
+  for (const c of children) if (cpuProfile) profiled.push({ name: c.name, windowUs });
   const after = await monitor.writeCounters();
   const handled = warmup + ctx.tasks;
   await closeMonitor();
@@ -146,6 +152,7 @@ async function agentqSide(
     writes: Monitor.perTask(before, after, handled),
     workerMemory,
     handled,
+    windowUs,
   };
 }
 
@@ -178,23 +185,26 @@ async function rawSide(
   const pool: pg.Pool = createRawWorkerPool(url, clients);
   const wallClock = () => performance.timeOrigin + performance.now();
   let seconds: number;
+  const windowUs: [number, number] = [0, 0];
   try {
     await runConcurrently(warmup, clients, async (i) => {
       await pool.query(ADD_JOB_TIMED, [i, wallClock()]);
     });
     await drained(ctx, monitor, RAW_REMAINING_SQL, 'the raw e2e warm-up to drain');
+    windowUs[0] = monotonicUs();
     const start = performance.now();
     await runConcurrently(ctx.tasks, clients, async (i) => {
       await pool.query(ADD_JOB_TIMED, [warmup + i, wallClock()]);
     });
     await drained(ctx, monitor, RAW_REMAINING_SQL, 'raw end-to-end jobs to complete');
     seconds = secondsSince(start);
+    windowUs[1] = monotonicUs();
   } finally {
     await pool.end();
   }
   const workerMemory = await memory.stop();
   await stopRunner();
-  if (cpuProfile) profiled.push({ name: runner.name, pid: runner.pid });
+  if (cpuProfile) profiled.push({ name: runner.name, windowUs });
   const line = runner
     .output()
     .split('\n')
@@ -211,6 +221,7 @@ async function rawSide(
     writes: Monitor.perTask(before, after, handled),
     workerMemory,
     handled,
+    windowUs,
   };
 }
 

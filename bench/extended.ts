@@ -105,10 +105,10 @@ export async function runExtendedPhases(
         `warm-up, timed run; listeners included) divided by the ${e2e.agentq.handled} tasks they handled.`,
     );
 
-    for (const { name } of e2e.profiled) {
-      const top = await topSelfTime(profilePath(name), 15);
+    for (const { name, windowUs } of e2e.profiled) {
+      const top = await topSelfTime(profilePath(name), 15, windowUs);
       const text = renderSelfTime(
-        `CPU profile, ${name} process over the end-to-end phase (${profilePath(name)}): top 15 self time`,
+        `CPU profile, ${name} process in the end-to-end phase (${profilePath(name)}): top 15 self time`,
         top,
       );
       process.stdout.write(`\n${text}\n`);

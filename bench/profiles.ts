@@ -31,6 +31,8 @@ export interface SelfTime {
 }
 
 export interface ProfileSummary {
+  /** Whether only the samples inside the asked-for window were counted. */
+  windowed: boolean;
   /** Sampled time, ms, and the part of it the process was idle (waiting on I/O). */
   totalMs: number;
   idleMs: number;
@@ -46,15 +48,42 @@ function shortUrl(url: string): string {
   return rel.startsWith('..') ? file : rel;
 }
 
-/** The `top` functions by self time, (idle) left out of the list and of the percentages. */
-export async function topSelfTime(file: string, top = 15): Promise<ProfileSummary> {
+/** Now on the monotonic clock, in microseconds: the clock a profile's timestamps use on Linux. */
+export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * The `top` functions by self time, (idle) left out of the list and of the
+ * percentages. With `window` ([start, end] from monotonicUs() in the bench
+ * process) only the samples taken inside it count: V8 stamps samples with the
+ * system's monotonic clock, which every process shares, so the timed part of a
+ * phase can be cut out of a profile that covers the process's whole life
+ * (start-up, module loading, warm-up). When no sample falls inside (another
+ * clock), the whole profile is used and `windowed` says so.
+ */
+export async function topSelfTime(
+  file: string,
+  top = 15,
+  window?: [number, number],
+): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
+  const summary = summarize(profile, top, window);
+  return summary.totalMs > 0 || !window ? summary : summarize(profile, top, undefined);
+}
+
+function summarize(
+  profile: CpuProfile,
+  top: number,
+  window: [number, number] | undefined,
+): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   const totals = new Map<string, { fn: string; where: string; us: number }>();
   let total = 0;
+  let at = profile.startTime;
   for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0;
+    if (window && (at < window[0] || at > window[1])) continue;
     // timeDeltas[i] is the time from sample i-1 to sample i: it belongs to sample i-1.
     const us = deltas[i + 1] ?? 0;
     const node = byId.get(samples[i]!);
@@ -71,6 +100,7 @@ export async function topSelfTime(file: string, top = 15): Promise<ProfileSummar
   const idle = [...totals.values()].find((e) => e.fn === '(idle)' && e.where === '')?.us ?? 0;
   const busy = total - idle;
   return {
+    windowed: window !== undefined,
     totalMs: total / 1000,
     idleMs: idle / 1000,
     top: [...totals.values()]
@@ -85,7 +115,8 @@ export function renderSelfTime(title: string, summary: ProfileSummary): string {
   const busy = summary.totalMs - summary.idleMs;
   const lines = [
     title,
-    `  sampled ${(summary.totalMs / 1000).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s ` +
+    `  ${summary.windowed ? 'timed part only' : 'whole process life (start-up included)'}: ` +
+      `sampled ${(summary.totalMs / 1000).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s ` +
       `(idle left out; % is of the busy time)`,
     `  ${'self ms'.padStart(9)} ${'%'.padStart(6)}  function  (file:line)`,
   ];
