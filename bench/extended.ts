@@ -106,9 +106,10 @@ export async function runExtendedPhases(
     );
 
     for (const { name, windowUs } of e2e.profiled) {
-      const top = await topSelfTime(profilePath(name), 15, windowUs);
+      const file = await profilePath(name);
+      const top = await topSelfTime(file, 15, windowUs);
       const text = renderSelfTime(
-        `CPU profile, ${name} process in the end-to-end phase (${profilePath(name)}): top 15 self time`,
+        `CPU profile, ${name} process in the end-to-end phase (${file}): top 15 self time`,
         top,
       );
       process.stdout.write(`\n${text}\n`);

@@ -10,7 +10,7 @@
  * billed to the worker.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../shared/db/embedded-postgres.ts';
@@ -18,15 +18,27 @@ import { pollUntil } from './measure.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Where `--cpu-prof` writes, when BENCH_CPU_PROF=1: `<name>.cpuprofile`, replaced each run. */
+/**
+ * Where `--cpu-prof` writes, when BENCH_CPU_PROF=1: a directory per process
+ * name, replaced each run. Not one fixed file name: node writes a profile for
+ * every thread, and the tsx loader's hooks run on a thread of their own, so
+ * with one name the loader's profile would overwrite the main thread's.
+ */
 export const PROFILE_DIR = path.join(ROOT, 'bench', 'profiles');
 
-export const profilePath = (name: string) => path.join(PROFILE_DIR, `${name}.cpuprofile`);
+/** The main thread's profile of process `name`: node's default file name ends `.<pid>.<tid>.<seq>.cpuprofile`, tid 0. */
+export async function profilePath(name: string): Promise<string> {
+  const dir = path.join(PROFILE_DIR, name);
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  const main = files.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? files[0];
+  if (!main) throw new Error(`no CPU profile in ${dir}`);
+  return path.join(dir, main);
+}
 
 export interface ChildOptions {
   /** Added to the base environment (PATH, HOME, TMPDIR, LOG_LEVEL=warn). */
   env: Record<string, string>;
-  /** Start node with --cpu-prof, writing profilePath(name) when it exits. */
+  /** Start node with --cpu-prof, writing into PROFILE_DIR/<name>/ when it exits (see profilePath). */
   cpuProfile?: boolean;
 }
 
@@ -52,7 +64,7 @@ function baseEnv(): Record<string, string> {
 export function launch(name: string, entry: string, options: ChildOptions): BenchChild {
   const args = ['--import', 'tsx'];
   if (options.cpuProfile) {
-    args.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`);
+    args.push('--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, name)}`);
   }
   args.push(entry);
   const proc = spawn(process.execPath, args, {
