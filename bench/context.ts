@@ -63,11 +63,23 @@ export function readExtendedParams() {
     /** Start the end-to-end phase's processes with --cpu-prof. */
     CPU_PROF: process.env.BENCH_CPU_PROF === '1',
     /** Phases to run (default all): e2e,read,realistic,history. */
-    PHASES: (process.env.BENCH_PHASES ?? 'e2e,read,realistic,history')
-      .split(',')
-      .map((p) => p.trim())
-      .filter((p) => p !== ''),
+    PHASES: phasesFromEnv(),
   };
+}
+
+const PHASES = ['e2e', 'read', 'realistic', 'history'];
+
+function phasesFromEnv(): string[] {
+  const text = process.env.BENCH_PHASES ?? PHASES.join(',');
+  const phases = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const unknown = phases.filter((p) => !PHASES.includes(p));
+  if (unknown.length > 0) {
+    throw new Error(`BENCH_PHASES takes some of ${PHASES.join(',')}, not "${unknown.join(',')}"`);
+  }
+  return phases;
 }
 
 export type ExtendedParams = ReturnType<typeof readExtendedParams>;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
 }
 
 interface CpuProfile {
@@ -88,9 +88,10 @@ function summarize(
     const us = deltas[i + 1] ?? 0;
     const node = byId.get(samples[i]!);
     if (!node || us <= 0) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
+    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
     const fn = functionName || '(anonymous)';
-    const where = url ? `${shortUrl(url)}:${lineNumber + 1}` : '';
+    // Positions in the code V8 ran: for .ts files that is tsx's output, not the source.
+    const where = url ? `${shortUrl(url)}:${lineNumber + 1}:${columnNumber + 1}` : '';
     const key = `${fn}\u0000${where}`;
     const entry = totals.get(key) ?? { fn, where, us: 0 };
     entry.us += us;
@@ -118,7 +119,7 @@ export function renderSelfTime(title: string, summary: ProfileSummary): string {
     `  ${summary.windowed ? 'timed part only' : 'whole process life (start-up included)'}: ` +
       `sampled ${(summary.totalMs / 1000).toFixed(1)} s, busy ${(busy / 1000).toFixed(1)} s ` +
       `(idle left out; % is of the busy time)`,
-    `  ${'self ms'.padStart(9)} ${'%'.padStart(6)}  function  (file:line)`,
+    `  ${'self ms'.padStart(9)} ${'%'.padStart(6)}  function  (file:line:column of the code run; tsx output for .ts)`,
   ];
   for (const r of summary.top) {
     lines.push(
