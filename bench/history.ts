@@ -195,7 +195,8 @@ export async function history(ctx: PhaseContext, sizes: number[]): Promise<Histo
       [
         `EXPLAIN (ANALYZE, BUFFERS) of agentq's hot statements, ${new Date().toISOString()}`,
         `PostgreSQL ${versionRow?.server_version ?? '?'}; ${largest.history.toLocaleString('en-US')} tasks and ` +
-          `${largest.events.toLocaleString('en-US')} events in the tables (after the last history drain).`,
+          `${largest.events.toLocaleString('en-US')} events in the tables when the last drain started ` +
+          `(its ${ctx.tasks} tasks came on top).`,
         `Run in one transaction that is rolled back; the batch statements on ${Math.min(ctx.concurrency, 50)} fresh tasks.`,
       ],
       plans,
