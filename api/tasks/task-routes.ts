@@ -12,10 +12,10 @@ import {
   taskFindById,
   taskList,
   taskRequestCancel,
-  taskSubmit,
   type TaskRow,
 } from '../../shared/tasks/task-queries.ts';
 import { parseTimestamp } from './submit-schema.ts';
+import { SubmitGatherer } from './submit-gatherer.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
@@ -74,6 +74,7 @@ const ListQuery = v.strictObject({
 export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
   const { db, config, listener } = deps;
   const app = new Hono();
+  const submits = new SubmitGatherer(db);
 
   app.post('/', async (c) => {
     const parsed = parseSubmitBody(await readJsonBody(c));
@@ -83,8 +84,9 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
       });
     }
     const key = idempotencyKeyOf(parsed.body, c.req.header('idempotency-key'));
-    // One statement: the row, its job and the replay/conflict check (taskSubmit).
-    const outcome = await taskSubmit(db, newTaskFrom(parsed.body, key, config));
+    // One statement: the row, its job and the replay/conflict check, shared
+    // with the submits arriving at the same moment (SubmitGatherer).
+    const outcome = await submits.submit(newTaskFrom(parsed.body, key, config));
     const task = outcome.task;
     if (outcome.kind === 'conflict') {
       throw new ApiError(

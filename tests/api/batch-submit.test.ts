@@ -356,3 +356,47 @@ describe('POST /v1/tasks is one statement', () => {
     }
   });
 });
+
+describe('concurrent single submits share a statement', () => {
+  it('sends 30 concurrent POST /v1/tasks in a few statements, each answered as if alone', async () => {
+    let queries = 0;
+    const pool = new pg.Pool({ connectionString: tdb.url, max: 4 });
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args) => {
+        queries += 1;
+        return query(...args);
+      };
+    });
+    const counted = await startTestApi({ ...tdb, pool, db: createDb(pool) });
+    try {
+      const key = 'gathered-same';
+      const results = await Promise.all([
+        ...Array.from({ length: 26 }, (_, i) =>
+          counted.post('/v1/tasks', { input: { prompt: `gathered ${i}` } }),
+        ),
+        // The same key twice with the same body: one task, one replay.
+        counted.post('/v1/tasks', { input: { prompt: 'same' }, idempotency_key: key }),
+        counted.post('/v1/tasks', { input: { prompt: 'same' }, idempotency_key: key }),
+        // The same key with another body: 409, and the others are not held back.
+        counted.post('/v1/tasks', { input: { prompt: 'other' }, idempotency_key: key }),
+        counted.post('/v1/tasks', { input: { prompt: 'gathered last' } }),
+      ]);
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(28);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(1);
+      const bodies = (await Promise.all(results.slice(0, 26).map((r) => r.json()))) as TaskJson[];
+      expect(bodies.map((b) => b.input.prompt)).toEqual(
+        Array.from({ length: 26 }, (_, i) => `gathered ${i}`),
+      );
+      expect(new Set(bodies.map((b) => b.id)).size).toBe(26);
+      // Far fewer statements than requests: they went in groups.
+      expect(queries).toBeLessThanOrEqual(6);
+      expect((await count(`input->>'prompt' LIKE 'gathered%'`)).tasks).toBe(27);
+    } finally {
+      await counted.stop();
+      await pool.end();
+    }
+  });
+});
