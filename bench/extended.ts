@@ -128,10 +128,29 @@ export async function runExtendedPhases(
         row(READ, 'GET /v1/tasks/:id', 'requests/s', 'higher', Number.NaN, read.requestsPerSecond),
         row(READ, 'GET /v1/tasks/:id p50', 'ms', 'lower', Number.NaN, read.latencyMs.p50),
         row(READ, 'GET /v1/tasks/:id p99', 'ms', 'lower', Number.NaN, read.latencyMs.p99),
+        row(
+          READ,
+          'commit → long-poll wake p50',
+          'ms',
+          'lower',
+          Number.NaN,
+          read.wake.latencyMs.p50,
+        ),
+        row(
+          READ,
+          'commit → long-poll wake p99',
+          'ms',
+          'lower',
+          Number.NaN,
+          read.wake.latencyMs.p99,
+        ),
       );
       notes.push(
         `Reads: ${read.requests} GETs in ${read.seconds.toFixed(1)} s over keep-alive HTTP from the bench ` +
-          `process to an API process, each for a random one of ${read.tasks} finished tasks, after 1 s untimed.`,
+          `process to an API process, each for a random one of ${read.tasks} finished tasks, after 1 s untimed. ` +
+          `Then ${read.wake.samples} sequential samples of commit → long-poll wake (bench/wake-latency.ts): a ` +
+          `waiting GET ?wait=10 and an autocommit UPDATE that finishes its task, timed from the UPDATE's ` +
+          `return to the GET's answer.`,
       );
     }
   }

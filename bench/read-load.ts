@@ -11,6 +11,10 @@ import type { PhaseContext } from './context.ts';
 import { httpClient, type HttpClient } from './http-client.ts';
 import { summarize, type LatencySummary } from './measure.ts';
 import { Monitor } from './monitor.ts';
+import { wakeLatency, type WakeLatencyResult } from './wake-latency.ts';
+
+// Sequential commit → wake samples taken after the read load.
+const WAKE_SAMPLES = 200;
 
 export interface ReadLoadResult {
   clients: number;
@@ -20,6 +24,8 @@ export interface ReadLoadResult {
   latencyMs: LatencySummary;
   /** Finished tasks the ids were drawn from. */
   tasks: number;
+  /** Commit → long-poll wake, measured after the load on the same API process. */
+  wake: WakeLatencyResult;
 }
 
 /** Every lane sends requests back to back until `deadline`; returns each request's ms. */
@@ -68,7 +74,9 @@ export async function readLoad(
     const start = performance.now();
     const times = await hammer(http, ids, clients, start + seconds * 1000);
     const elapsed = (performance.now() - start) / 1000;
+    const wake = await wakeLatency(http, url, WAKE_SAMPLES);
     return {
+      wake,
       clients,
       seconds: elapsed,
       requests: times.length,
