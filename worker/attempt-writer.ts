@@ -22,7 +22,6 @@ import type { EventType, TaskStatus, TaskUsage } from '../shared/db/schema.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Outcome } from '../shared/tasks/attempt-queries.ts';
 import {
-  asyncCommit,
   eventAppendMany,
   taskClaimMany,
   taskFinishMany,
@@ -207,16 +206,22 @@ export class AttemptWriter {
   private async write(batch: Batch): Promise<void> {
     const { claims, events, finishes } = batch;
     const usage = latestUsage(events);
-    const result = await this.deps.db.transaction().execute(async (trx) => {
+    const hasEvents = events.length > 0 || usage.length > 0;
+    const run = async (db: Parameters<typeof taskClaimMany>[0]) => {
       const claimed =
-        claims.length > 0 ? await taskClaimMany(trx, this.deps.workerId(), claims) : [];
-      const live =
-        events.length > 0 || usage.length > 0 ? await eventAppendMany(trx, events, usage) : [];
+        claims.length > 0 ? await taskClaimMany(db, this.deps.workerId(), claims) : [];
+      // Events alone commit asynchronously; with a claim or an outcome, synchronously.
+      const eventsOnly = claims.length === 0 && finishes.length === 0;
+      const live = hasEvents ? await eventAppendMany(db, events, usage, eventsOnly) : [];
       const finished =
-        finishes.length > 0 ? await taskFinishMany(trx, finishes) : new Map<string, TaskStatus>();
-      if (claims.length === 0 && finishes.length === 0) await asyncCommit(trx);
+        finishes.length > 0 ? await taskFinishMany(db, finishes) : new Map<string, TaskStatus>();
       return { claimed, live, finished };
-    });
+    };
+    // One kind of write is one statement, committed on its own: no BEGIN and
+    // COMMIT round trips. Several kinds share one transaction.
+    const kinds = [claims.length > 0, hasEvents, finishes.length > 0].filter(Boolean).length;
+    const result =
+      kinds <= 1 ? await run(this.deps.db) : await this.deps.db.transaction().execute(run);
     this.stats.flushes++;
     this.stats.writes += batchSize(batch);
 

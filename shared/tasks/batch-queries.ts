@@ -7,13 +7,15 @@
  * in attempt-queries.ts.
  */
 import { sql, type Transaction } from 'kysely';
+import type { Db } from '../db/database.ts';
 import type { Database, EventType, TaskStatus, TaskUsage } from '../db/schema.ts';
 import { toStorableJson } from './storable-json.ts';
 import type { Outcome } from './attempt-queries.ts';
 import { CANCELLED_ERROR } from './task-error.ts';
 import type { TaskRow } from './task-queries.ts';
 
-type Trx = Transaction<Database>;
+// A transaction when a flush writes several kinds; the pool when one statement is all.
+type Trx = Db | Transaction<Database>;
 
 export interface ClaimRequest {
   taskId: string;
@@ -58,7 +60,13 @@ export interface UsageRequest {
  * Returns the tasks whose events were written, with their cancel flag; a
  * task missing from the answer has been fenced out.
  */
-export async function eventAppendMany(trx: Trx, events: EventRequest[], usage: UsageRequest[]) {
+export async function eventAppendMany(
+  trx: Trx,
+  events: EventRequest[],
+  usage: UsageRequest[],
+  /** Commit without waiting for the WAL flush (see event-queries.ts); only when nothing else is in the transaction. */
+  asyncCommit = false,
+) {
   const ord = new Map<string, number>();
   const items = events.map((e) => {
     const n = (ord.get(e.taskId) ?? 0) + 1;
@@ -91,7 +99,9 @@ export async function eventAppendMany(trx: Trx, events: EventRequest[], usage: U
       JOIN t ON t.id = x.task_id
       RETURNING 1
     )
-    SELECT id, claim, cancel_requested FROM t`.execute(trx);
+    SELECT id, claim, cancel_requested
+      ${asyncCommit ? sql`, set_config('synchronous_commit', 'off', true) AS async_commit` : sql``}
+    FROM t`.execute(trx);
   return rows;
 }
 
@@ -135,9 +145,4 @@ export async function taskFinishMany(trx: Trx, finishes: FinishRequest[]) {
     WHERE t.id = f.task_id AND t.claim = f.claim AND t.status = 'running'
     RETURNING t.id, t.status`.execute(trx);
   return new Map(rows.map((r) => [r.id, r.status]));
-}
-
-/** Step events alone may commit without waiting for the WAL flush (see event-queries.ts). */
-export async function asyncCommit(trx: Trx) {
-  await sql`SELECT set_config('synchronous_commit', 'off', true)`.execute(trx);
 }
