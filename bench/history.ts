@@ -169,6 +169,9 @@ export async function history(ctx: PhaseContext, sizes: number[]): Promise<Histo
     }
     await monitor.query('VACUUM ANALYZE agentq.tasks');
     await monitor.query('VACUUM ANALYZE agentq.task_events');
+    // The load wrote gigabytes of WAL: finish its checkpoint now, so the timed
+    // drain measures a database holding the history, not one still flushing it.
+    await monitor.query('CHECKPOINT');
     const loadSeconds = secondsSince(loadStart);
     const { tasks, events } = await counts(monitor);
     ctx.log(`history: drain with ${tasks.toLocaleString('en-US')} finished tasks present`);

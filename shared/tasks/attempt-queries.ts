@@ -93,7 +93,7 @@ export async function taskTakeover(
                        'code', 'worker_lost',
                        'message', 'the worker running this task (' || coalesce(worker_id, 'unknown')
                          || ') stopped before finishing it',
-                       'retryable', true)
+                       'retryable', false) -- final: no attempt is left
                      ELSE error END,
         last_event_seq = last_event_seq + 1
       WHERE id = ${takeover.taskId} AND status = 'running' AND job_id = ${takeover.jobId}

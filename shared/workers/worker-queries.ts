@@ -58,7 +58,8 @@ async function recoverLost(trx: Transaction<Database>, where: RawBuilder<unknown
                   'code', 'worker_lost',
                   'message', 'the worker running this task (' || coalesce(t.worker_id, 'unknown') || ') '
                     || ${reason}::text,
-                  'retryable', true) END,
+                  -- retryable only when the task runs again: a final error says no retry is left
+                  'retryable', t.attempts < t.max_attempts) END,
         last_event_seq = t.last_event_seq + 1
       WHERE t.status = 'running' AND ${where}
       RETURNING t.id, t.status, t.worker_id, t.attempts, t.priority, t.last_event_seq

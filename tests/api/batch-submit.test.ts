@@ -323,33 +323,38 @@ describe('POST /v1/tasks/batch', () => {
   });
 });
 
+/** An API over the test database whose pool counts the queries its connections are sent. */
+async function countingApi(max: number) {
+  let n = 0;
+  const pool = new pg.Pool({ connectionString: tdb.url, max });
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args) => {
+      n += 1;
+      return query(...args);
+    };
+  });
+  const counted = await startTestApi({ ...tdb, pool, db: createDb(pool) });
+  return { counted, pool, queries: () => n };
+}
+
 describe('POST /v1/tasks is one statement', () => {
   it('sends one query per submit, new or replayed', async () => {
-    // A db over the same database that counts what its connections are sent.
-    let queries = 0;
-    const pool = new pg.Pool({ connectionString: tdb.url, max: 2 });
-    pool.on('connect', (client) => {
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args) => {
-        queries += 1;
-        return query(...args);
-      };
-    });
-    const counted = await startTestApi({ ...tdb, pool, db: createDb(pool) });
+    const { counted, pool, queries } = await countingApi(2);
     try {
       const body = { input: { prompt: 'one statement' }, idempotency_key: 'one-statement' };
       const created = await counted.post('/v1/tasks', body);
       expect(created.status).toBe(201);
-      expect(queries).toBe(1);
+      expect(queries()).toBe(1);
       const replayed = await counted.post('/v1/tasks', body);
       expect(replayed.status).toBe(200);
-      expect(queries).toBe(2);
+      expect(queries()).toBe(2);
       const conflict = await counted.post('/v1/tasks', { ...body, input: { prompt: 'other' } });
       expect(conflict.status).toBe(409);
-      expect(queries).toBe(3);
+      expect(queries()).toBe(3);
       const many = await counted.post('/v1/tasks/batch', { tasks: prompts(50, 'counted') });
       expect(many.status).toBe(201);
-      expect(queries).toBe(4);
+      expect(queries()).toBe(4);
     } finally {
       await counted.stop();
       await pool.end();
@@ -359,16 +364,7 @@ describe('POST /v1/tasks is one statement', () => {
 
 describe('concurrent single submits share a statement', () => {
   it('sends 30 concurrent POST /v1/tasks in a few statements, each answered as if alone', async () => {
-    let queries = 0;
-    const pool = new pg.Pool({ connectionString: tdb.url, max: 4 });
-    pool.on('connect', (client) => {
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args) => {
-        queries += 1;
-        return query(...args);
-      };
-    });
-    const counted = await startTestApi({ ...tdb, pool, db: createDb(pool) });
+    const { counted, pool, queries } = await countingApi(4);
     try {
       const key = 'gathered-same';
       const results = await Promise.all([
@@ -392,7 +388,7 @@ describe('concurrent single submits share a statement', () => {
       );
       expect(new Set(bodies.map((b) => b.id)).size).toBe(26);
       // Far fewer statements than requests: they went in groups.
-      expect(queries).toBeLessThanOrEqual(6);
+      expect(queries()).toBeLessThanOrEqual(6);
       expect((await count(`input->>'prompt' LIKE 'gathered%'`)).tasks).toBe(27);
     } finally {
       await counted.stop();

@@ -248,7 +248,7 @@ describe('taskTakeover', () => {
       previous: { claim: lost.row.claim, workerId: 'pool-a' },
     });
     expect(taken).toMatchObject({ status: 'failed', attempts: 1, worker_id: 'pool-a' });
-    expect(taken!.error).toMatchObject({ code: 'worker_lost' });
+    expect(taken!.error).toMatchObject({ code: 'worker_lost', retryable: false });
     expect(
       (await events(task.id)).slice(-2).map((e) => [e.type, e.data.outcome ?? e.data.to]),
     ).toEqual([
@@ -346,7 +346,7 @@ describe('recovery of lost tasks', () => {
       expect.objectContaining({ id: task.id, status: 'queued', worker_id: 'pool-dead-1' }),
     ]);
     const row = await read(task.id);
-    expect(row.error).toMatchObject({ code: 'worker_lost' });
+    expect(row.error).toMatchObject({ code: 'worker_lost', retryable: true });
     expect(row.job_id).not.toBe(task.job_id);
     expect(
       (await events(task.id)).slice(-2).map((e) => [e.type, e.data.outcome ?? e.data.to]),
@@ -393,7 +393,7 @@ describe('recovery of lost tasks', () => {
     expect(cancelled.error).toMatchObject({ code: 'cancelled' });
     expect(cancelled.job_id).toBe(wanted.job_id); // no job for a cancelled task
     expect((await events(wanted.id)).slice(-2).map((e) => e.type)).toEqual(['recovered', 'status']);
-    expect((await read(spent.id)).error).toMatchObject({ code: 'worker_lost' });
+    expect((await read(spent.id)).error).toMatchObject({ code: 'worker_lost', retryable: false });
   });
 
   it("hands back a live worker's orphans, never a task it runs, and lets a cancel win", async () => {
