@@ -183,13 +183,22 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 /** graphile-worker's log lines, through our logger (its debug chatter at debug). */
 function graphileLogger(logger: Logger, stopping: () => boolean): GraphileLogger {
   return new GraphileLogger((scope) => (level, message, meta) => {
-    const fields = { scope: scope.label, ...(meta ?? {}) };
-    // Once stopping, complaints about closing connections are expected (on
-    // Ctrl-C the terminal signals an embedded Postgres too): not errors.
-    if (level === 'error' && !stopping()) logger.error(fields, message);
-    else if (level === 'error') logger.warn(fields, message);
-    else if (level === 'warning') logger.warn(fields, message);
-    else if (level === 'info') logger.info(fields, message);
-    else logger.debug(fields, message);
+    const ours = ourLevel(level, message, stopping());
+    // Checked first: the fields (a whole job row) are not even built for a dropped line.
+    if (!logger.isLevelEnabled(ours)) return;
+    logger[ours]({ scope: scope.label, ...(meta ?? {}) }, message);
   });
+}
+
+// One line per finished job, carrying the whole job row: our own "attempt
+// finished" line says it already.
+const PER_JOB_LINE = /^Completed task \d+ /;
+
+function ourLevel(level: string, message: string, stopping: boolean) {
+  // Once stopping, complaints about closing connections are expected (on
+  // Ctrl-C the terminal signals an embedded Postgres too): not errors.
+  if (level === 'error') return stopping ? 'warn' : 'error';
+  if (level === 'warning') return 'warn';
+  if (level === 'info' && !PER_JOB_LINE.test(message)) return 'info';
+  return 'debug';
 }
