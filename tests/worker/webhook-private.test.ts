@@ -74,12 +74,12 @@ describe('private webhook targets', () => {
   });
 
   it.each([
-    ['ftp://example.com/hook', /http or https/],
-    ['not a url', /absolute http or https URL/],
-    ['https://user:pw@example.com/hook', /credentials/],
-    [`https://example.com/${'a'.repeat(2048)}`, /at most 2048/],
-    [42, /string/i],
-  ])('%s is refused at submit', async (url, message) => {
+    ['another scheme', 'ftp://example.com/hook', /http or https/],
+    ['not a URL', 'not a url', /absolute http or https URL/],
+    ['credentials', 'https://user:pw@example.com/hook', /credentials/],
+    ['too long', `https://example.com/${'a'.repeat(2048)}`, /at most 2048/],
+    ['not a string', 42, /string/i],
+  ])('%s is refused at submit', async (_label, url, message) => {
     const res = await api.post('/v1/tasks', { input: { prompt: 'x' }, webhook_url: url });
     expect(res.status).toBe(400);
     const error = await errorOf(res);
