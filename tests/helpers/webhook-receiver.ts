@@ -15,7 +15,7 @@ export type Responder = (
   request: ReceivedWebhook,
   /** How many requests this path had before this one. */
   earlier: number,
-) => { status: number; headers?: Record<string, string> };
+) => { status: number; headers?: Record<string, string> } | 'hang';
 
 export async function startWebhookReceiver(responder: Responder) {
   const received: ReceivedWebhook[] = [];
@@ -30,6 +30,7 @@ export async function startWebhookReceiver(responder: Responder) {
       const earlier = received.filter((r) => r.path === request.path).length;
       received.push(request);
       const answer = responder(request, earlier);
+      if (answer === 'hang') return; // never answers (closed with the server)
       res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
       res.end(String(answer.status));
     });

@@ -98,7 +98,7 @@ export function makeWebhookTask(deps: WebhookTaskDeps): Task {
       outcome === 'retrying'
         ? {
             payload: { ...job, attempt: job.attempt + 1 },
-            runAt: new Date(Date.now() + nextDelayMs(job.attempt, result, config)),
+            runAt: new Date(Date.now() + webhookRetryDelayMs(job.attempt, result, config)),
           }
         : undefined;
     const data = {
@@ -123,7 +123,11 @@ function outcomeOf(result: PostResult, attempt: number, maxAttempts: number): We
 }
 
 /** Exponential with jitter; a receiver's Retry-After is honoured up to the configured maximum. */
-function nextDelayMs(attempt: number, result: PostResult, config: Config): number {
+export function webhookRetryDelayMs(
+  attempt: number,
+  result: PostResult,
+  config: Pick<Config, 'webhookRetryBaseMs' | 'webhookRetryMaxMs'>,
+): number {
   const retryAfter = result.kind === 'response' ? result.retryAfterMs : undefined;
   const settings = { baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs };
   return Math.min(
