@@ -29,14 +29,16 @@ const WEBHOOK_JOB_MAX_ATTEMPTS = 10;
 
 /**
  * Appends a `webhook` event to a finished task and, with `next`, adds the job
- * of the next attempt, both or neither. Returns the event's seq, or undefined
+ * of the next attempt `delayMs` from now (the database's clock, which is the
+ * one graphile-worker compares run_at with) and notes that time in the event
+ * as `next_attempt_at`; both or neither. Returns the event's seq, or undefined
  * when the task is gone (deleted by retention) or not finished.
  */
 export async function webhookAttemptRecord(
   db: Db,
   taskId: string,
   data: Record<string, unknown>,
-  next?: { payload: WebhookJobPayload; runAt: Date },
+  next?: { payload: WebhookJobPayload; delayMs: number },
 ): Promise<number | undefined> {
   return db.transaction().execute(async (trx) => {
     const { rows: locked } = await sql`
@@ -44,16 +46,21 @@ export async function webhookAttemptRecord(
       WHERE id = ${taskId} AND status IN ('completed', 'failed', 'cancelled')
       FOR NO KEY UPDATE`.execute(trx);
     if (locked.length === 0) return undefined;
+    const runAt = next
+      ? sql`(now() + ${next.delayMs}::int * interval '1 millisecond')`
+      : sql`NULL::timestamptz`;
     const { rows } = await sql<{ seq: number }>`
       INSERT INTO agentq.task_events (task_id, seq, type, data)
-      SELECT ${taskId}, coalesce(max(seq), 0) + 1, 'webhook', ${toStorableJson(data)}::jsonb
+      SELECT ${taskId}, coalesce(max(seq), 0) + 1, 'webhook',
+             ${toStorableJson(data)}::jsonb || jsonb_strip_nulls(jsonb_build_object('next_attempt_at',
+               to_char(${runAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
       FROM agentq.task_events WHERE task_id = ${taskId}
       RETURNING seq`.execute(trx);
     if (next) {
       await sql`SELECT graphile_worker.add_job(
         'webhook',
         ${JSON.stringify(next.payload)}::json,
-        run_at := ${next.runAt}::timestamptz,
+        run_at := ${runAt},
         max_attempts := ${WEBHOOK_JOB_MAX_ATTEMPTS}::int,
         priority := ${WEBHOOK_JOB_PRIORITY}::int
       )`.execute(trx);

@@ -106,19 +106,31 @@ describe('webhookAttemptRecord', () => {
     const task = (await taskInsertWithJob(tdb.db, newTask({ webhookUrl: HOOK })))!;
     await run(sql`UPDATE agentq.tasks SET status = 'cancelled' WHERE id = ${task.id}`);
     const payload = { task_id: task.id, delivery_id: `msg_${task.id}`, attempt: 2 };
-    await webhookAttemptRecord(
+    const seq = await webhookAttemptRecord(
       tdb.db,
       task.id,
       { outcome: 'retrying' },
-      {
-        payload,
-        runAt: new Date(Date.now() + 60_000),
-      },
+      { payload, delayMs: 60_000 },
     );
     expect((await webhookJobs(task.id)).map((j) => j.payload)).toEqual([
       { ...payload, attempt: 1 },
       payload,
     ]);
+    // The job runs a minute from the database's now, the time the event announces.
+    const { rows } = await sql<{ announced: string; run_at: Date; delay_s: number }>`
+      SELECT e.data->>'next_attempt_at' AS announced, j.run_at,
+             extract(epoch FROM j.run_at - e.created_at)::float8 AS delay_s
+      FROM agentq.task_events e, graphile_worker._private_jobs j
+      WHERE e.task_id = ${task.id} AND e.seq = ${seq!}
+        AND j.payload->>'task_id' = ${task.id} AND (j.payload->>'attempt')::int = 2`.execute(
+      tdb.db,
+    );
+    // (to the millisecond; the two sides may round the microseconds differently)
+    expect(
+      Math.abs(Date.parse(rows[0]!.announced) - rows[0]!.run_at.getTime()),
+    ).toBeLessThanOrEqual(1);
+    expect(rows[0]!.delay_s).toBeGreaterThan(59);
+    expect(rows[0]!.delay_s).toBeLessThan(61);
   });
 
   it('writes nothing for a task that is not finished, or gone', async () => {

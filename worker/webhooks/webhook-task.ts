@@ -98,7 +98,7 @@ export function makeWebhookTask(deps: WebhookTaskDeps): Task {
       outcome === 'retrying'
         ? {
             payload: { ...job, attempt: job.attempt + 1 },
-            runAt: new Date(Date.now() + webhookRetryDelayMs(job.attempt, result, config)),
+            delayMs: webhookRetryDelayMs(job.attempt, result, config),
           }
         : undefined;
     const data = {
@@ -107,7 +107,7 @@ export function makeWebhookTask(deps: WebhookTaskDeps): Task {
       outcome,
       ...(result.kind === 'response' ? { status_code: result.status } : { error: result.message }),
       duration_ms: durationMs,
-      ...(next ? { next_attempt_at: next.runAt.toISOString() } : {}),
+      // next_attempt_at is added by the statement, from the database's clock
     };
     await withDbRetry(() => webhookAttemptRecord(db, row.id, data, next));
     const log = outcome === 'delivered' ? logger.info.bind(logger) : logger.warn.bind(logger);
