@@ -51,6 +51,15 @@ describe('postWebhook', () => {
     expect(result).toEqual({ kind: 'error', message: 'timed out after 200 ms' });
   });
 
+  it('a lookup that never answers is bounded by the same timeout', async () => {
+    const result = await postWebhook('https://stuck.example.test/x', '{}', headers, {
+      ...options,
+      timeoutMs: 200,
+      resolve: () => new Promise(() => {}),
+    });
+    expect(result).toEqual({ kind: 'error', message: 'timed out after 200 ms' });
+  });
+
   it('a refused connection and a failed lookup are failed attempts', async () => {
     const closed = await startWebhookReceiver(() => ({ status: 200 }));
     await closed.close();

@@ -50,15 +50,42 @@ export async function postWebhook(
 ): Promise<PostResult> {
   const checked = checkWebhookUrl(urlText, { allowPrivate: options.allowPrivate });
   if (checked.problem !== undefined) return { kind: 'refused', message: checked.problem };
-  const url = checked.url;
+  options.signal?.throwIfAborted();
+  // One budget for the lookup and the exchange, and one controller for both
+  // causes of an abort (no AbortSignal.any: it leaks on Node 20).
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), options.timeoutMs);
+  const onShutdown = () => timeout.abort();
+  options.signal?.addEventListener('abort', onShutdown, { once: true });
+  try {
+    return await attempt(checked.url, body, headers, options, timeout.signal);
+  } catch (err) {
+    if (options.signal?.aborted) throw options.signal.reason ?? err;
+    if (timeout.signal.aborted)
+      return { kind: 'error', message: `timed out after ${options.timeoutMs} ms` };
+    return { kind: 'error', message: messageOf(err) };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onShutdown);
+  }
+}
+
+async function attempt(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  options: PostWebhookOptions,
+  signal: AbortSignal,
+): Promise<PostResult> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   let addresses: ResolvedAddress[];
   if (isIP(host)) {
     addresses = [{ address: host, family: isIP(host) }];
   } else {
     try {
-      addresses = await options.resolve(host);
+      addresses = await untilAborted(options.resolve(host), signal);
     } catch (err) {
+      if (signal.aborted) throw err;
       return { kind: 'error', message: `could not resolve ${host}: ${messageOf(err)}` };
     }
     if (addresses.length === 0) return { kind: 'error', message: `${host} has no addresses` };
@@ -72,23 +99,16 @@ export async function postWebhook(
       message: `${host} resolves to ${inward.address}, which is not a public address`,
     };
   }
+  return send(url, addresses, body, headers, signal);
+}
 
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), options.timeoutMs);
-  // One controller for both causes (no AbortSignal.any: it leaks on Node 20).
-  const onShutdown = () => timeout.abort();
-  options.signal?.addEventListener('abort', onShutdown, { once: true });
-  try {
-    return await send(url, addresses, body, headers, timeout.signal);
-  } catch (err) {
-    if (options.signal?.aborted) throw options.signal.reason ?? err;
-    if (timeout.signal.aborted)
-      return { kind: 'error', message: `timed out after ${options.timeoutMs} ms` };
-    return { kind: 'error', message: messageOf(err) };
-  } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onShutdown);
-  }
+/** A lookup cannot be cancelled; stop waiting for it when the attempt is over. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function send(
