@@ -8,6 +8,7 @@ import { DEFAULT_MODELS, PROVIDER_NAMES, type ProviderName } from './catalog.ts'
 import { isModelAllowed, parseAllowedModels, type AllowedModels } from './allowed-models.ts';
 import { isLoopbackHost } from './loopback.ts';
 import { modelNameProblem } from './model-name.ts';
+import { parseWebhookSecrets } from './webhooks/webhook-secret.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -72,6 +73,15 @@ const EnvSchema = v.object({
   AGENTQ_MAX_STREAMS: integer(1, 1_000_000, 1000),
   AGENTQ_STREAM_MAX_S: integer(1, 86_400, 300),
   AGENTQ_MAX_PARALLEL_TOOLS: integer(1, 1000, 16),
+  AGENTQ_WEBHOOK_SECRET: optionalText,
+  AGENTQ_WEBHOOK_ALLOW_PRIVATE: v.optional(
+    v.picklist(['true', 'false'], 'must be true or false'),
+    'false',
+  ),
+  AGENTQ_WEBHOOK_MAX_ATTEMPTS: integer(1, 100, 12),
+  AGENTQ_WEBHOOK_RETRY_BASE_MS: integer(0, 3_600_000, 5000),
+  AGENTQ_WEBHOOK_RETRY_MAX_MS: integer(0, 86_400_000, 3_600_000),
+  AGENTQ_WEBHOOK_TIMEOUT_MS: integer(100, 300_000, 10_000),
 });
 
 export interface Config {
@@ -137,6 +147,22 @@ export interface Config {
   streamMaxS: number;
   /** Tool calls one model turn may run at once; extra calls get an error result. Default 16. */
   maxParallelTools: number;
+  /**
+   * Standard Webhooks secrets (`whsec_…`, AGENTQ_WEBHOOK_SECRET, space-separated);
+   * deliveries are signed with the first. Empty = webhooks off: a submit with
+   * webhook_url is a 400.
+   */
+  webhookSecrets: string[];
+  /** Let webhook_url reach loopback, private and link-local addresses. Default false. */
+  webhookAllowPrivate: boolean;
+  /** Delivery attempts of one webhook, the first included. Default 12 (about 2.4 h with the delays below). */
+  webhookMaxAttempts: number;
+  /** Delay before the first webhook retry; doubles per attempt, with jitter. Default 5000 ms. */
+  webhookRetryBaseMs: number;
+  /** Longest delay between webhook attempts, a receiver's Retry-After included. Default 1 h. */
+  webhookRetryMaxMs: number;
+  /** Time one delivery attempt may take (connect, send, response headers). Default 10 s. */
+  webhookTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -179,6 +205,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError('invalid AGENTQ_API_TOKENS: each token must be at least 8 characters');
   }
   const allowedModels = parseAllowedModelsOrThrow(e.AGENTQ_ALLOWED_MODELS);
+  let webhookSecrets: string[];
+  try {
+    webhookSecrets = parseWebhookSecrets(e.AGENTQ_WEBHOOK_SECRET ?? '');
+  } catch (err) {
+    throw new ConfigError(`invalid AGENTQ_WEBHOOK_SECRET: ${(err as Error).message}`);
+  }
   checkDefaultModel(defaultProvider, e.AGENTQ_DEFAULT_MODEL, allowedModels);
   return {
     databaseUrl: e.DATABASE_URL,
@@ -209,6 +241,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxStreams: e.AGENTQ_MAX_STREAMS,
     streamMaxS: e.AGENTQ_STREAM_MAX_S,
     maxParallelTools: e.AGENTQ_MAX_PARALLEL_TOOLS,
+    webhookSecrets,
+    webhookAllowPrivate: e.AGENTQ_WEBHOOK_ALLOW_PRIVATE === 'true',
+    webhookMaxAttempts: e.AGENTQ_WEBHOOK_MAX_ATTEMPTS,
+    webhookRetryBaseMs: e.AGENTQ_WEBHOOK_RETRY_BASE_MS,
+    webhookRetryMaxMs: e.AGENTQ_WEBHOOK_RETRY_MAX_MS,
+    webhookTimeoutMs: e.AGENTQ_WEBHOOK_TIMEOUT_MS,
   };
 }
 

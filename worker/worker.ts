@@ -1,6 +1,6 @@
 /**
  * One worker process's parts, wired together: the graphile-worker runner with
- * the `agent` task, the heartbeat and dead-worker recovery, the cancel
+ * the `agent` and `webhook` tasks, the heartbeat and dead-worker recovery, the cancel
  * listener, and a graceful stop. `main.ts` and `npm start` call this; tests
  * can start several in one process (nothing here is global).
  */
@@ -21,6 +21,8 @@ import { startHeartbeat } from './heartbeat.ts';
 import { createProvider } from './providers/create-provider.ts';
 import type { Provider } from './providers/provider.ts';
 import { runTool, toolDefinition, TOOLS } from './tools/registry.ts';
+import type { Resolver } from './webhooks/post-webhook.ts';
+import { makeWebhookTask } from './webhooks/webhook-task.ts';
 
 export interface WorkerOptions {
   config: Config;
@@ -29,6 +31,8 @@ export interface WorkerOptions {
   logger: Logger;
   /** The tools tasks may call; the registry's by default (tests pass their own). */
   tools?: ToolRunner;
+  /** How webhook targets are resolved; the system resolver by default (tests map names). */
+  webhookResolver?: Resolver;
 }
 
 export interface RunningWorker {
@@ -132,6 +136,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         provider,
         tools: options.tools ?? makeToolRunner(config),
       }),
+      webhook: makeWebhookTask({ db, config, logger, resolve: options.webhookResolver }),
     },
   });
   if (!workerId) throw new Error('graphile-worker did not report its pool id');

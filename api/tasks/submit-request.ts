@@ -10,6 +10,7 @@ import { uuidv7 } from 'uuidv7';
 import type { Config } from '../../shared/config.ts';
 import { resolveAgentConfig } from '../../shared/tasks/agent-config.ts';
 import type { NewTask } from '../../shared/tasks/task-queries.ts';
+import { checkWebhookUrl } from '../../shared/webhooks/webhook-url.ts';
 import { ApiError } from '../errors.ts';
 import { assertStorableJson, describeIssues, type IssueDetail } from '../validation.ts';
 import { assertModelAccepted, isPlainObject, SubmitBody } from './submit-schema.ts';
@@ -74,6 +75,8 @@ export function newTaskFrom(
   });
   // The model as it will run (a default included) must be a safe name the operator allows.
   assertModelAccepted(agentConfig.provider, agentConfig.model, config.allowedModels, at);
+  const webhookUrl =
+    body.webhook_url === undefined ? null : acceptWebhookUrl(body.webhook_url, config, at);
   return {
     id: uuidv7(),
     type: body.type,
@@ -85,6 +88,27 @@ export function newTaskFrom(
     runAt: body.run_at ?? null,
     metadata: body.metadata,
     idempotencyKey: key,
+    webhookUrl,
     requestHash: key === null ? null : createHash('sha256').update(canonical(hashed)).digest('hex'),
   };
+}
+
+/**
+ * A webhook_url this server will deliver to, normalised; else a 400 naming the
+ * field: webhooks need AGENTQ_WEBHOOK_SECRET (an unsigned delivery would be
+ * worthless to a receiver, and a silently dropped one worse), and the host
+ * must not be loopback, private or link-local unless AGENTQ_WEBHOOK_ALLOW_PRIVATE.
+ */
+function acceptWebhookUrl(text: string, config: Config, at: string): string {
+  const field = at ? `${at}.webhook_url` : 'webhook_url';
+  const checked = checkWebhookUrl(text, { allowPrivate: config.webhookAllowPrivate });
+  const problem =
+    config.webhookSecrets.length === 0
+      ? 'webhooks are not configured on this server (AGENTQ_WEBHOOK_SECRET is not set)'
+      : checked.problem;
+  if (problem !== undefined || checked.problem !== undefined) {
+    const message = `${field}: ${problem ?? checked.problem}`;
+    throw new ApiError(400, 'invalid_request', message, { issues: [{ field, message }] });
+  }
+  return checked.url.href;
 }

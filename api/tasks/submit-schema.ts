@@ -7,6 +7,7 @@ import { isModelAllowed, type AllowedModels } from '../../shared/allowed-models.
 import type { ProviderName } from '../../shared/catalog.ts';
 import { modelNameProblem } from '../../shared/model-name.ts';
 import { AgentConfigInput } from '../../shared/tasks/agent-config.ts';
+import { MAX_WEBHOOK_URL_CHARS } from '../../shared/webhooks/webhook-url.ts';
 import { ApiError } from '../errors.ts';
 
 const int = (min: number, max: number) =>
@@ -84,6 +85,15 @@ export const SubmitBody = v.strictObject({
       v.string(),
       v.minLength(1, 'must not be empty'),
       v.maxLength(200, 'must be at most 200 characters'),
+    ),
+  ),
+  // Where the terminal status is POSTed (Standard Webhooks). The address and
+  // server checks, which depend on the config, are in newTaskFrom.
+  webhook_url: v.optional(
+    v.pipe(
+      v.string(),
+      v.maxLength(MAX_WEBHOOK_URL_CHARS, `must be at most ${MAX_WEBHOOK_URL_CHARS} characters`),
+      v.url('must be an absolute http or https URL'),
     ),
   ),
 });

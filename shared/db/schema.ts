@@ -18,7 +18,9 @@ export type EventType =
   | 'error'
   | 'retry'
   | 'recovered'
-  | 'cancel_requested';
+  | 'cancel_requested'
+  /** A webhook delivery attempt, appended after the terminal status (migrations/0006). */
+  | 'webhook';
 
 export interface TaskUsage {
   input_tokens: number;
@@ -75,6 +77,8 @@ export interface TasksTable {
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   cancel_requested_at: NullableTimestamp;
+  /** Where the terminal status is POSTed (Standard Webhooks); set at submit only (0006). */
+  webhook_url: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface TaskEventsTable {

@@ -26,6 +26,8 @@ export interface NewTask {
   metadata: Record<string, unknown>;
   idempotencyKey: string | null;
   requestHash: string | null;
+  /** Where the terminal status is POSTed; its job is enqueued by a trigger (migrations/0006). */
+  webhookUrl?: string | null;
 }
 
 /** graphile-worker runs lower priority numbers first; ours run higher first. */
@@ -97,7 +99,7 @@ const SUBMIT_SQL = `
 WITH items AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
     ord int, id uuid, type text, input jsonb, config jsonb, max_attempts int, priority int,
-    timeout_ms int, metadata jsonb, idempotency_key text, request_hash text)
+    timeout_ms int, metadata jsonb, idempotency_key text, request_hash text, webhook_url text)
   -- run_at travels beside the JSON, as timestamps pg serialises itself (years
   -- 0 and 10000 included, which ISO strings in JSON would not survive).
   CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
@@ -130,9 +132,10 @@ jobs AS (
 ),
 created AS (
   INSERT INTO agentq.tasks (id, type, input, config, max_attempts, priority, timeout_ms,
-                            run_at, metadata, idempotency_key, request_hash, job_id)
+                            run_at, metadata, idempotency_key, request_hash, webhook_url, job_id)
   SELECT f.id, f.type, f.input, f.config, f.max_attempts, f.priority, f.timeout_ms,
-         coalesce(f.run_at, now()), f.metadata, f.idempotency_key, f.request_hash, jobs.id
+         coalesce(f.run_at, now()), f.metadata, f.idempotency_key, f.request_hash,
+         f.webhook_url, jobs.id
   FROM fresh f JOIN jobs ON jobs.task_id = f.id
   -- One order for every submit, so two batches sharing keys cannot deadlock.
   ORDER BY f.idempotency_key NULLS LAST, f.ord
@@ -190,6 +193,7 @@ export async function taskInsertManyWithJobs(
       metadata: t.metadata,
       idempotency_key: t.idempotencyKey,
       request_hash: t.requestHash,
+      webhook_url: t.webhookUrl ?? null,
     });
   }
   const runAts = tasks.map((t) => t.runAt);

@@ -64,6 +64,7 @@ const CHANGES: Array<[string, string]> = [
   ['started_at', `started_at = now() - interval '1 day'`],
   ['finished_at', `finished_at = finished_at + interval '1 day'`],
   ['cancel_requested_at', `cancel_requested_at = now()`],
+  ['webhook_url', `webhook_url = 'https://late.example.com/hook'`],
 ];
 
 describe('a finished task is frozen whole', () => {

@@ -1,7 +1,7 @@
 // The address policy: every non-public range is refused in IPv4 and IPv6
 // forms, public addresses pass, and anything that is not an IP literal fails.
 import { describe, expect, it } from 'vitest';
-import { isPublicAddress } from '../../worker/tools/address-policy.ts';
+import { isPublicAddress } from '../../shared/address-policy.ts';
 
 describe('isPublicAddress', () => {
   it.each([

@@ -17,7 +17,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import * as v from 'valibot';
-import { isPublicAddress } from './address-policy.ts';
+import { isPublicAddress } from '../../shared/address-policy.ts';
 import { defineTool, ToolError, type ToolContext } from './tool.ts';
 
 export interface ResolvedAddress {

@@ -1,8 +1,10 @@
 /**
- * Which IP addresses `http_get` may connect to: only globally routable unicast
- * ones. A model can be talked into fetching `http://169.254.169.254/` (cloud
- * metadata) or an internal admin page; the allowlist names hosts, and this
- * policy keeps an allowlisted name that resolves inward from being followed.
+ * Which IP addresses a server-side request may connect to: only globally
+ * routable unicast ones. A model can be talked into fetching
+ * `http://169.254.169.254/` (cloud metadata) or an internal admin page, and a
+ * client can name such a page as its webhook_url; this policy keeps a name
+ * that resolves inward from being followed. Shared by the `http_get` tool and
+ * webhook deliveries (worker) and the submit check of webhook_url (api).
  *
  * IPv6 is checked as an allowlist (only global unicast 2000::/3), and IPv6
  * forms that carry an IPv4 address (mapped, NAT64, 6to4) are judged by that
