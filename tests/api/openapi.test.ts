@@ -146,7 +146,10 @@ describe('GET /openapi.json', () => {
 
   it('says every /v1 route needs the bearer token only when tokens are configured', async () => {
     expect(doc.security).toBeUndefined();
-    const secured = await startTestApi(tdb, testConfig({ AGENTQ_API_TOKENS: 'openapi-test-token' }));
+    const secured = await startTestApi(
+      tdb,
+      testConfig({ AGENTQ_API_TOKENS: 'openapi-test-token' }),
+    );
     try {
       // The document and the page are public; /v1 is not.
       const res = await secured.get('/openapi.json');
@@ -293,7 +296,9 @@ describe('GET /docs', () => {
       expect(asset.startsWith('/docs/assets/')).toBe(true);
       const file = await api.get(asset);
       expect(file.status, asset).toBe(200);
-      expect(file.headers.get('content-type')).toMatch(asset.endsWith('.js') ? /javascript/ : /css/);
+      expect(file.headers.get('content-type')).toMatch(
+        asset.endsWith('.js') ? /javascript/ : /css/,
+      );
       expect((await file.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
     }
   });
