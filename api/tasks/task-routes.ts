@@ -16,12 +16,12 @@ import {
   type TaskRow,
 } from '../../shared/tasks/task-queries.ts';
 import { TASK_STATUSES } from '../../shared/db/schema.ts';
-import { parseTimestamp } from './submit-schema.ts';
+import { parseTimestamp, SubmitBody } from './submit-schema.ts';
 import { SubmitGatherer } from './submit-gatherer.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { parseTaskId } from './task-id.ts';
+import { parseTaskId, TaskIdParams } from './task-id.ts';
 import { DEFAULT_RECHECK_MS, readUntil } from './wait-for-change.ts';
 import { requestSignal } from '../request-signal.ts';
 import { isConnectionError } from '../../shared/db/connection-errors.ts';
@@ -29,8 +29,6 @@ import type { StreamSlots } from './stream-slots.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { documentInput, errorResponses, jsonContent } from '../openapi.ts';
 import { TaskPageSchema, TaskSchema } from '../openapi-schemas.ts';
-import { SubmitBody } from './submit-schema.ts';
-import { TaskIdParams } from './task-id.ts';
 
 const MAX_WAIT_S = 60;
 
@@ -115,206 +113,205 @@ const taskAnswer = (description: string, headers?: Record<string, HeaderDoc>) =>
   content: jsonContent(TaskSchema),
 });
 
+// What the OpenAPI document says of each route (api/openapi.ts); the handlers
+// below keep their own parsing, so documenting changes no behaviour.
+const submitTaskDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'submitTask',
+    summary: 'Submit a task',
+    description:
+      'The body is strict: an unknown field is a 400 naming it. With an idempotency key ' +
+      "(the body's `idempotency_key` or the `Idempotency-Key` header) the same request " +
+      'answers the first task again; another request with the key is a 409.',
+    parameters: [
+      {
+        in: 'header',
+        name: 'Idempotency-Key',
+        required: false,
+        schema: { type: 'string', minLength: 1, maxLength: 200 },
+        description: 'same as `idempotency_key` in the body (they must agree)',
+      },
+    ],
+    requestBody: { required: true, content: jsonContent(SubmitBody, SUBMIT_EXAMPLES) },
+    responses: {
+      201: taskAnswer('submitted', {
+        Location: { schema: { type: 'string' }, description: '/v1/tasks/{id}' },
+      }),
+      200: taskAnswer('a replay of an earlier submit with the same idempotency key', {
+        'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } },
+      }),
+      ...errorResponses(400, 401, 403, 409, 413, 415, 503),
+    },
+  }),
+] as const;
+const listTasksDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'listTasks',
+    summary: 'List tasks, newest first',
+    responses: {
+      200: { description: 'a page of tasks', content: jsonContent(TaskPageSchema) },
+      ...errorResponses(400, 401, 403, 503),
+    },
+  }),
+  documentInput('query', ListQuery),
+] as const;
+const getTaskDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'getTask',
+    summary: 'Read a task, optionally waiting until it is finished',
+    responses: {
+      200: taskAnswer('the task (still unfinished if `wait` ran out)'),
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  documentInput('param', TaskIdParams),
+  documentInput('query', GetQuery),
+] as const;
+const cancelTaskDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'cancelTask',
+    summary: 'Cancel a task',
+    description:
+      'Takes no body (or an `application/json` one, ignored). A queued task is cancelled ' +
+      'at once (200); a running one is asked to stop (202) and its worker aborts within ' +
+      'a second or two. Cancelling a cancelled task answers it again.',
+    responses: {
+      200: taskAnswer('cancelled'),
+      202: taskAnswer('running: cancellation requested (`cancel_requested_at` is set)'),
+      ...errorResponses(400, 401, 403, 404, 409, 415, 503),
+    },
+  }),
+  documentInput('param', TaskIdParams),
+] as const;
+
 export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
   const { db, config, listener } = deps;
   const app = new Hono();
   const submits = new SubmitGatherer(db);
 
-  app.post(
-    '/',
-    describeRoute({
-      tags: ['tasks'],
-      operationId: 'submitTask',
-      summary: 'Submit a task',
-      description:
-        'The body is strict: an unknown field is a 400 naming it. With an idempotency key ' +
-        "(the body's `idempotency_key` or the `Idempotency-Key` header) the same request " +
-        'answers the first task again; another request with the key is a 409.',
-      parameters: [
-        {
-          in: 'header',
-          name: 'Idempotency-Key',
-          required: false,
-          schema: { type: 'string', minLength: 1, maxLength: 200 },
-          description: 'same as `idempotency_key` in the body (they must agree)',
-        },
-      ],
-      requestBody: { required: true, content: jsonContent(SubmitBody, SUBMIT_EXAMPLES) },
-      responses: {
-        201: taskAnswer('submitted', {
-          Location: { schema: { type: 'string' }, description: '/v1/tasks/{id}' },
-        }),
-        200: taskAnswer('a replay of an earlier submit with the same idempotency key', {
-          'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } },
-        }),
-        ...errorResponses(400, 401, 403, 409, 413, 415, 503),
-      },
-    }),
-    async (c) => {
-      const parsed = parseSubmitBody(await readJsonBody(c));
-      if (parsed.issues) {
-        throw new ApiError(400, 'invalid_request', parsed.issues[0]!.message, {
-          issues: parsed.issues,
+  app.post('/', ...submitTaskDocs, async (c) => {
+    const parsed = parseSubmitBody(await readJsonBody(c));
+    if (parsed.issues) {
+      throw new ApiError(400, 'invalid_request', parsed.issues[0]!.message, {
+        issues: parsed.issues,
+      });
+    }
+    const key = idempotencyKeyOf(parsed.body, c.req.header('idempotency-key'));
+    // One statement: the row, its job and the replay/conflict check, shared
+    // with the submits arriving at the same moment (SubmitGatherer).
+    const outcome = await submits.submit(newTaskFrom(parsed.body, key, config));
+    const task = outcome.task;
+    if (outcome.kind === 'conflict') {
+      throw new ApiError(
+        409,
+        'idempotency_conflict',
+        'this idempotency key was used with a different request',
+        { task_id: task.id },
+      );
+    }
+    c.header('Location', `/v1/tasks/${task.id}`);
+    if (outcome.kind === 'replayed') {
+      c.header('Idempotent-Replayed', 'true');
+      return c.json(taskJson(task), 200);
+    }
+    return c.json(taskJson(task), 201);
+  });
+
+  app.get('/', ...listTasksDocs, async (c) => {
+    const q = parseOr400(ListQuery, queryObject(c.req.url));
+    const { rows, hasMore } = await taskList(db, {
+      status: q.status,
+      type: q.type,
+      createdAfter: q.created_after,
+      createdBefore: q.created_before,
+      beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+      limit: q.limit,
+    });
+    const last = rows.at(-1);
+    return c.json({
+      data: rows.map(taskJson),
+      next_cursor: hasMore && last ? encodeCursor(last.id) : null,
+    });
+  });
+
+  app.get('/:id', ...getTaskDocs, async (c) => {
+    const id = parseTaskId(c.req.param('id'));
+    const q = parseOr400(GetQuery, queryObject(c.req.url));
+    const waitMs = (q.wait ?? 0) * 1000;
+    const isDone = (r: TaskRow | undefined) => r === undefined || isTerminal(r.status);
+    let row: TaskRow | undefined;
+    let unreachable = false;
+    try {
+      row = await taskFindById(db, id);
+    } catch (err) {
+      // A long-poll rides out a database restart (readUntil retries until its deadline).
+      if (waitMs === 0 || !isConnectionError(err)) throw err;
+      unreachable = true;
+    }
+    if (waitMs > 0 && (unreachable || !isDone(row))) {
+      // Only a request that will really wait holds a stream slot.
+      const release = streams.acquire();
+      // A client that hangs up, or the server shutting down, ends the wait.
+      const stop = requestSignal(c.req.raw.signal, deps.shutdownSignal);
+      try {
+        row = await readUntil({
+          listener,
+          channels: ['agentq_task'],
+          key: id,
+          read: () => taskFindById(db, id),
+          isDone,
+          waitMs,
+          signal: stop.signal,
+          recheckMs: deps.recheckMs ?? DEFAULT_RECHECK_MS,
+        });
+      } finally {
+        stop.dispose();
+        release();
+      }
+    }
+    if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
+    return c.json(taskJson(row));
+  });
+
+  app.post('/:id/cancel', ...cancelTaskDocs, async (c) => {
+    const id = parseTaskId(c.req.param('id'));
+    // Cancel takes no body. A browser can send a cross-site form POST without a
+    // preflight only as form-urlencoded, multipart or text/plain: refuse any
+    // body type but JSON, so such a POST can never cancel (the Origin check in
+    // local-guard.ts stops it first when the API is open).
+    const type = c.req.header('content-type');
+    if (type !== undefined && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
+      throw new ApiError(
+        415,
+        'unsupported_media_type',
+        'cancel takes no body; send none, or application/json',
+      );
+    }
+    // Each branch is one guarded statement; if the task moved on between our
+    // read and our write, read again (at most a few times: a task only moves forward).
+    for (let i = 0; i < 4; i++) {
+      const row = await taskFindById(db, id);
+      if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
+      if (row.status === 'cancelled') return c.json(taskJson(row), 200);
+      if (isTerminal(row.status)) {
+        throw new ApiError(409, 'already_finished', `task ${id} is already ${row.status}`, {
+          status: row.status,
         });
       }
-      const key = idempotencyKeyOf(parsed.body, c.req.header('idempotency-key'));
-      // One statement: the row, its job and the replay/conflict check, shared
-      // with the submits arriving at the same moment (SubmitGatherer).
-      const outcome = await submits.submit(newTaskFrom(parsed.body, key, config));
-      const task = outcome.task;
-      if (outcome.kind === 'conflict') {
-        throw new ApiError(
-          409,
-          'idempotency_conflict',
-          'this idempotency key was used with a different request',
-          { task_id: task.id },
-        );
+      if (row.status === 'queued') {
+        const cancelled = await taskCancelQueued(db, id);
+        if (cancelled) return c.json(taskJson(cancelled), 200);
+      } else {
+        const requested = await taskRequestCancel(db, id);
+        if (requested) return c.json(taskJson(requested), 202);
       }
-      c.header('Location', `/v1/tasks/${task.id}`);
-      if (outcome.kind === 'replayed') {
-        c.header('Idempotent-Replayed', 'true');
-        return c.json(taskJson(task), 200);
-      }
-      return c.json(taskJson(task), 201);
-    },
-  );
-
-  app.get(
-    '/',
-    describeRoute({
-      tags: ['tasks'],
-      operationId: 'listTasks',
-      summary: 'List tasks, newest first',
-      responses: {
-        200: { description: 'a page of tasks', content: jsonContent(TaskPageSchema) },
-        ...errorResponses(400, 401, 403, 503),
-      },
-    }),
-    documentInput('query', ListQuery),
-    async (c) => {
-      const q = parseOr400(ListQuery, queryObject(c.req.url));
-      const { rows, hasMore } = await taskList(db, {
-        status: q.status,
-        type: q.type,
-        createdAfter: q.created_after,
-        createdBefore: q.created_before,
-        beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
-        limit: q.limit,
-      });
-      const last = rows.at(-1);
-      return c.json({
-        data: rows.map(taskJson),
-        next_cursor: hasMore && last ? encodeCursor(last.id) : null,
-      });
-    },
-  );
-
-  app.get(
-    '/:id',
-    describeRoute({
-      tags: ['tasks'],
-      operationId: 'getTask',
-      summary: 'Read a task, optionally waiting until it is finished',
-      responses: {
-        200: taskAnswer('the task (still unfinished if `wait` ran out)'),
-        ...errorResponses(400, 401, 403, 404, 429, 503),
-      },
-    }),
-    documentInput('param', TaskIdParams),
-    documentInput('query', GetQuery),
-    async (c) => {
-      const id = parseTaskId(c.req.param('id'));
-      const q = parseOr400(GetQuery, queryObject(c.req.url));
-      const waitMs = (q.wait ?? 0) * 1000;
-      const isDone = (r: TaskRow | undefined) => r === undefined || isTerminal(r.status);
-      let row: TaskRow | undefined;
-      let unreachable = false;
-      try {
-        row = await taskFindById(db, id);
-      } catch (err) {
-        // A long-poll rides out a database restart (readUntil retries until its deadline).
-        if (waitMs === 0 || !isConnectionError(err)) throw err;
-        unreachable = true;
-      }
-      if (waitMs > 0 && (unreachable || !isDone(row))) {
-        // Only a request that will really wait holds a stream slot.
-        const release = streams.acquire();
-        // A client that hangs up, or the server shutting down, ends the wait.
-        const stop = requestSignal(c.req.raw.signal, deps.shutdownSignal);
-        try {
-          row = await readUntil({
-            listener,
-            channels: ['agentq_task'],
-            key: id,
-            read: () => taskFindById(db, id),
-            isDone,
-            waitMs,
-            signal: stop.signal,
-            recheckMs: deps.recheckMs ?? DEFAULT_RECHECK_MS,
-          });
-        } finally {
-          stop.dispose();
-          release();
-        }
-      }
-      if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
-      return c.json(taskJson(row));
-    },
-  );
-
-  app.post(
-    '/:id/cancel',
-    describeRoute({
-      tags: ['tasks'],
-      operationId: 'cancelTask',
-      summary: 'Cancel a task',
-      description:
-        'Takes no body (or an `application/json` one, ignored). A queued task is cancelled ' +
-        'at once (200); a running one is asked to stop (202) and its worker aborts within ' +
-        'a second or two. Cancelling a cancelled task answers it again.',
-      responses: {
-        200: taskAnswer('cancelled'),
-        202: taskAnswer('running: cancellation requested (`cancel_requested_at` is set)'),
-        ...errorResponses(400, 401, 403, 404, 409, 415, 503),
-      },
-    }),
-    documentInput('param', TaskIdParams),
-    async (c) => {
-      const id = parseTaskId(c.req.param('id'));
-      // Cancel takes no body. A browser can send a cross-site form POST without a
-      // preflight only as form-urlencoded, multipart or text/plain: refuse any
-      // body type but JSON, so such a POST can never cancel (the Origin check in
-      // local-guard.ts stops it first when the API is open).
-      const type = c.req.header('content-type');
-      if (type !== undefined && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
-        throw new ApiError(
-          415,
-          'unsupported_media_type',
-          'cancel takes no body; send none, or application/json',
-        );
-      }
-      // Each branch is one guarded statement; if the task moved on between our
-      // read and our write, read again (at most a few times: a task only moves forward).
-      for (let i = 0; i < 4; i++) {
-        const row = await taskFindById(db, id);
-        if (!row) throw new ApiError(404, 'not_found', `no task ${id}`);
-        if (row.status === 'cancelled') return c.json(taskJson(row), 200);
-        if (isTerminal(row.status)) {
-          throw new ApiError(409, 'already_finished', `task ${id} is already ${row.status}`, {
-            status: row.status,
-          });
-        }
-        if (row.status === 'queued') {
-          const cancelled = await taskCancelQueued(db, id);
-          if (cancelled) return c.json(taskJson(cancelled), 200);
-        } else {
-          const requested = await taskRequestCancel(db, id);
-          if (requested) return c.json(taskJson(requested), 202);
-        }
-      }
-      throw new ApiError(409, 'conflict', 'the task kept changing; retry');
-    },
-  );
+    }
+    throw new ApiError(409, 'conflict', 'the task kept changing; retry');
+  });
 
   return app;
 }
