@@ -9,6 +9,7 @@ import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
+import { mountOpenApi } from './openapi.ts';
 import { StreamSlots } from './tasks/stream-slots.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
@@ -49,5 +50,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', batchRoutes(deps));
   app.route('/v1/tasks', taskRoutes(deps, streams));
   app.route('/v1/tasks', eventRoutes(deps, streams));
+  // Last: the document is built from every route registered before it.
+  mountOpenApi(app, deps.config);
   return app;
 }

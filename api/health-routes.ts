@@ -3,13 +3,38 @@
  * is current). Neither says why the database failed: that is in the log.
  */
 import { Hono } from 'hono';
+import { describeRoute } from 'hono-openapi';
 import type { AppDeps } from './app-deps.ts';
 import { pendingMigrations } from '../shared/db/migrate.ts';
+import { HealthSchema, ReadySchema } from './openapi-schemas.ts';
+import { jsonContent } from './openapi.ts';
+
+// Probes never need a token.
+const probe = { tags: ['meta'], security: [] };
+
+const healthDocs = describeRoute({
+  ...probe,
+  operationId: 'getHealth',
+  summary: 'Liveness: the process is up',
+  responses: { 200: { description: 'up', content: jsonContent(HealthSchema) } },
+});
+const readinessDocs = describeRoute({
+  ...probe,
+  operationId: 'getReadiness',
+  summary: 'Readiness: the database answers and its migrations are current',
+  responses: {
+    200: { description: 'ready', content: jsonContent(ReadySchema) },
+    503: {
+      description: 'not ready (the cause is in the log) or shutting down',
+      content: jsonContent(ReadySchema),
+    },
+  },
+});
 
 export function healthRoutes(deps: AppDeps) {
   const app = new Hono();
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
+  app.get('/healthz', healthDocs, (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', readinessDocs, async (c) => {
     if (deps.shutdownSignal.aborted) return c.json({ status: 'shutting_down' }, 503);
     try {
       const pending = await pendingMigrations(deps.pool);

@@ -5,12 +5,16 @@
  * errors name the item (`tasks[3].config.model`).
  */
 import { Hono } from 'hono';
+import { describeRoute } from 'hono-openapi';
+import * as v from 'valibot';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import type { IssueDetail } from '../validation.ts';
 import { taskInsertManyWithJobs, type NewTask } from '../../shared/tasks/task-queries.ts';
 import { readJsonBody } from './read-json-body.ts';
-import { isPlainObject } from './submit-schema.ts';
+import { isPlainObject, SubmitBody } from './submit-schema.ts';
+import { errorResponses, jsonContent } from '../openapi.ts';
+import { BatchResultSchema } from '../openapi-schemas.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
 import { taskJson } from './task-json.ts';
 
@@ -18,11 +22,50 @@ export const MAX_BATCH = 1000;
 // A body with every item wrong would otherwise answer with a huge error.
 const MAX_REPORTED_ISSUES = 100;
 
+/**
+ * The batch body, for the OpenAPI document: the route checks the envelope by
+ * hand (its messages name the item) and each item with SubmitBody itself.
+ */
+export const BatchBody = v.strictObject({
+  tasks: v.pipe(v.array(SubmitBody), v.minLength(1), v.maxLength(MAX_BATCH)),
+});
+
+export const BATCH_EXAMPLES = {
+  two: {
+    tasks: [
+      { input: { prompt: 'What is 2 + 2?' } },
+      { input: { prompt: 'What is 3 * 7?' }, priority: 5, metadata: { batch: 'nightly' } },
+    ],
+  },
+};
+
+// What the OpenAPI document says of the route (the handler checks the body itself).
+const submitTaskBatchDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'submitTaskBatch',
+    summary: `Submit 1 to ${MAX_BATCH} tasks at once, all or nothing`,
+    description:
+      'Each item is a submit body, checked like a single submit; errors name the item ' +
+      '(`tasks[3].config.model`, `details.index`). Items carry their own `idempotency_key`; ' +
+      'the `Idempotency-Key` header is refused.',
+    requestBody: { required: true, content: jsonContent(BatchBody, BATCH_EXAMPLES) },
+    responses: {
+      201: { description: 'submitted', content: jsonContent(BatchResultSchema) },
+      200: {
+        description: 'every item was a replay (`Idempotent-Replayed: true`)',
+        content: jsonContent(BatchResultSchema),
+      },
+      ...errorResponses(400, 401, 403, 409, 413, 415, 503),
+    },
+  }),
+] as const;
+
 export function batchRoutes(deps: AppDeps) {
   const { db, config } = deps;
   const app = new Hono();
 
-  app.post('/batch', async (c) => {
+  app.post('/batch', ...submitTaskBatchDocs, async (c) => {
     if (c.req.header('idempotency-key') !== undefined) {
       throw new ApiError(
         400,

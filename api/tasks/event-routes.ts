@@ -7,21 +7,25 @@
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { describeRoute } from 'hono-openapi';
 import * as v from 'valibot';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import { parseOr400, queryObject } from '../validation.ts';
 import { eventList } from '../../shared/tasks/event-queries.ts';
 import { taskFindById } from '../../shared/tasks/task-queries.ts';
-import { parseTaskId } from './task-id.ts';
+import { parseTaskId, TaskIdParams } from './task-id.ts';
+import { documentInput, errorResponses, jsonContent } from '../openapi.ts';
+import { EventPageSchema } from '../openapi-schemas.ts';
 import { isTerminal } from './task-json.ts';
 import { DEFAULT_RECHECK_MS, recheckInterval, watchChanges } from './wait-for-change.ts';
 import { requestSignal } from '../request-signal.ts';
 import type { StreamSlots } from './stream-slots.ts';
 
-const count = (min: number, max: number) =>
+const count = (min: number, max: number, description: string) =>
   v.pipe(
     v.string(),
+    v.description(description),
     v.regex(/^\d{1,9}$/, `must be a whole number from ${min} to ${max}`),
     v.transform(Number),
     v.minValue(min, `must be at least ${min}`),
@@ -29,8 +33,8 @@ const count = (min: number, max: number) =>
   );
 
 const EventsQuery = v.strictObject({
-  after: v.optional(count(0, 1_000_000_000), '0'),
-  limit: v.optional(count(1, 1000), '100'),
+  after: v.optional(count(0, 1_000_000_000, 'the events after this seq'), '0'),
+  limit: v.optional(count(1, 1000, 'page size (JSON only)'), '100'),
 });
 
 // SSE comments keep proxies from closing an idle stream.
@@ -45,12 +49,49 @@ const eventJson = (e: Awaited<ReturnType<typeof eventList>>[number]) => ({
   created_at: e.created_at.toISOString(),
 });
 
+// What the OpenAPI document says of the route (the handler parses its input itself).
+const listTaskEventsDocs = [
+  describeRoute({
+    operationId: 'listTaskEvents',
+    tags: ['events'],
+    summary: "A task's step log, as a page or a live stream",
+    description:
+      'With `Accept: text/event-stream` the log streams as server-sent events (`id` = seq, ' +
+      "`event` = type, `data` = the event JSON), ending after the task's terminal status " +
+      'event or after AGENTQ_STREAM_MAX_S; the `retry:` hint makes EventSource reconnect ' +
+      'and resume with `Last-Event-ID`.',
+    parameters: [
+      {
+        in: 'header',
+        name: 'Last-Event-ID',
+        required: false,
+        schema: { type: 'string', pattern: '^\\d{1,9}$' },
+        description: 'stream only: resume after this seq (overrides `after`)',
+      },
+    ],
+    responses: {
+      200: {
+        description: 'a page of events, or the stream',
+        content: {
+          ...jsonContent(EventPageSchema),
+          'text/event-stream': {
+            schema: { type: 'string', description: 'server-sent events, one per Event' },
+          },
+        },
+      },
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  documentInput('param', TaskIdParams),
+  documentInput('query', EventsQuery),
+] as const;
+
 export function eventRoutes(deps: AppDeps, streams: StreamSlots) {
   const { db, listener, config } = deps;
   const recheckMs = deps.recheckMs ?? DEFAULT_RECHECK_MS;
   const app = new Hono();
 
-  app.get('/:id/events', async (c) => {
+  app.get('/:id/events', ...listTaskEventsDocs, async (c) => {
     const id = parseTaskId(c.req.param('id'));
     const q = parseOr400(EventsQuery, queryObject(c.req.url));
     const task = await taskFindById(db, id);

@@ -64,6 +64,7 @@ export const SubmitBody = v.strictObject({
     v.pipe(
       v.string(),
       v.isoTimestamp('must be an ISO-8601 timestamp with a time zone, like 2026-01-01T00:00:00Z'),
+      v.description('run no earlier than this (ISO-8601 with a time zone)'),
       v.check((s) => parseTimestamp(s) !== undefined, 'is not a real date'),
       v.transform((s) => parseTimestamp(s)!),
     ),
@@ -73,6 +74,11 @@ export const SubmitBody = v.strictObject({
   metadata: v.optional(
     v.pipe(
       v.custom<Record<string, unknown>>(isPlainObject, 'must be a JSON object'),
+      // Documentation only (the OpenAPI document): JSON Schema cannot read the custom check.
+      v.metadata({
+        type: 'object',
+        description: `any JSON object, at most ${MAX_METADATA_BYTES} bytes as JSON`,
+      }),
       v.check(
         (m) => Buffer.byteLength(JSON.stringify(m), 'utf8') <= MAX_METADATA_BYTES,
         `must be at most ${MAX_METADATA_BYTES} bytes as JSON`,

@@ -3,6 +3,7 @@
  * either a task, a page of tasks, or the error shape.
  */
 import { Hono } from 'hono';
+import { describeRoute } from 'hono-openapi';
 import * as v from 'valibot';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
@@ -14,17 +15,20 @@ import {
   taskRequestCancel,
   type TaskRow,
 } from '../../shared/tasks/task-queries.ts';
-import { parseTimestamp } from './submit-schema.ts';
+import { TASK_STATUSES } from '../../shared/db/schema.ts';
+import { parseTimestamp, SubmitBody } from './submit-schema.ts';
 import { SubmitGatherer } from './submit-gatherer.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
 import { isTerminal, taskJson } from './task-json.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { parseTaskId } from './task-id.ts';
+import { parseTaskId, TaskIdParams } from './task-id.ts';
 import { DEFAULT_RECHECK_MS, readUntil } from './wait-for-change.ts';
 import { requestSignal } from '../request-signal.ts';
 import { isConnectionError } from '../../shared/db/connection-errors.ts';
 import type { StreamSlots } from './stream-slots.ts';
 import { readJsonBody } from './read-json-body.ts';
+import { documentInput, errorResponses, jsonContent } from '../openapi.ts';
+import { TaskPageSchema, TaskSchema } from '../openapi-schemas.ts';
 
 const MAX_WAIT_S = 60;
 
@@ -32,6 +36,10 @@ const GetQuery = v.strictObject({
   wait: v.optional(
     v.pipe(
       v.string(),
+      v.metadata({
+        description: `seconds (0 to ${MAX_WAIT_S}) to hold the request until the task is finished`,
+        examples: ['30'],
+      }),
       v.regex(/^\d+(\.\d+)?$/, `must be a number of seconds from 0 to ${MAX_WAIT_S}`),
       v.transform(Number),
       v.maxValue(MAX_WAIT_S, `must be at most ${MAX_WAIT_S}`),
@@ -39,7 +47,6 @@ const GetQuery = v.strictObject({
   ),
 });
 
-const STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 const timestamp = v.pipe(
   v.string(),
   v.isoTimestamp('must be an ISO-8601 timestamp with a time zone'),
@@ -51,8 +58,12 @@ const ListQuery = v.strictObject({
   status: v.optional(
     v.pipe(
       v.string(),
+      v.metadata({
+        description: `comma-separated statuses: ${TASK_STATUSES.join(', ')}`,
+        examples: ['queued,running'],
+      }),
       v.transform((s) => s.split(',')),
-      v.array(v.picklist(STATUSES, `must be one of: ${STATUSES.join(', ')}`)),
+      v.array(v.picklist(TASK_STATUSES, `must be one of: ${TASK_STATUSES.join(', ')}`)),
     ),
   ),
   type: v.optional(v.picklist(['agent'], 'must be "agent"')),
@@ -61,6 +72,7 @@ const ListQuery = v.strictObject({
   limit: v.optional(
     v.pipe(
       v.string(),
+      v.metadata({ description: 'page size, 1 to 200', examples: ['20'] }),
       v.regex(/^\d{1,4}$/, 'must be a whole number from 1 to 200'),
       v.transform(Number),
       v.minValue(1, 'must be at least 1'),
@@ -68,15 +80,120 @@ const ListQuery = v.strictObject({
     ),
     '50',
   ),
-  cursor: v.optional(v.string()),
+  cursor: v.optional(v.pipe(v.string(), v.description("the previous page's `next_cursor`"))),
 });
+
+/** Submit bodies from the shortest to every field (the OpenAPI examples; a test sends each). */
+export const SUBMIT_EXAMPLES = {
+  minimal: { input: { prompt: 'What is 17 * 23?' } },
+  full: {
+    type: 'agent',
+    input: { prompt: 'What time is it in Tokyo? Answer in one sentence.' },
+    config: {
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      max_steps: 4,
+      temperature: 0.2,
+      tools: ['current_time'],
+      system_prompt: 'Be brief.',
+    },
+    priority: 10,
+    run_at: '2030-01-01T09:00:00Z',
+    max_attempts: 2,
+    timeout_s: 120,
+    metadata: { team: 'search', ticket: 'SUP-1234' },
+    idempotency_key: 'sup-1234-tokyo-time',
+  },
+};
+
+type HeaderDoc = { description?: string; schema: { type: 'string'; enum?: string[] } };
+const taskAnswer = (description: string, headers?: Record<string, HeaderDoc>) => ({
+  description,
+  ...(headers && { headers }),
+  content: jsonContent(TaskSchema),
+});
+
+// What the OpenAPI document says of each route (api/openapi.ts); the handlers
+// below keep their own parsing, so documenting changes no behaviour.
+const submitTaskDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'submitTask',
+    summary: 'Submit a task',
+    description:
+      'The body is strict: an unknown field is a 400 naming it. With an idempotency key ' +
+      "(the body's `idempotency_key` or the `Idempotency-Key` header) the same request " +
+      'answers the first task again; another request with the key is a 409.',
+    parameters: [
+      {
+        in: 'header',
+        name: 'Idempotency-Key',
+        required: false,
+        schema: { type: 'string', minLength: 1, maxLength: 200 },
+        description: 'same as `idempotency_key` in the body (they must agree)',
+      },
+    ],
+    requestBody: { required: true, content: jsonContent(SubmitBody, SUBMIT_EXAMPLES) },
+    responses: {
+      201: taskAnswer('submitted', {
+        Location: { schema: { type: 'string' }, description: '/v1/tasks/{id}' },
+      }),
+      200: taskAnswer('a replay of an earlier submit with the same idempotency key', {
+        'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } },
+      }),
+      ...errorResponses(400, 401, 403, 409, 413, 415, 503),
+    },
+  }),
+] as const;
+const listTasksDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'listTasks',
+    summary: 'List tasks, newest first',
+    responses: {
+      200: { description: 'a page of tasks', content: jsonContent(TaskPageSchema) },
+      ...errorResponses(400, 401, 403, 503),
+    },
+  }),
+  documentInput('query', ListQuery),
+] as const;
+const getTaskDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'getTask',
+    summary: 'Read a task, optionally waiting until it is finished',
+    responses: {
+      200: taskAnswer('the task (still unfinished if `wait` ran out)'),
+      ...errorResponses(400, 401, 403, 404, 429, 503),
+    },
+  }),
+  documentInput('param', TaskIdParams),
+  documentInput('query', GetQuery),
+] as const;
+const cancelTaskDocs = [
+  describeRoute({
+    tags: ['tasks'],
+    operationId: 'cancelTask',
+    summary: 'Cancel a task',
+    description:
+      'Takes no body (or an `application/json` one, ignored). A queued task is cancelled ' +
+      'at once (200); a running one is asked to stop (202) and its worker aborts within ' +
+      'a second or two. Cancelling a cancelled task answers it again.',
+    responses: {
+      200: taskAnswer('cancelled'),
+      202: taskAnswer('running: cancellation requested (`cancel_requested_at` is set)'),
+      ...errorResponses(400, 401, 403, 404, 409, 415, 503),
+    },
+  }),
+  documentInput('param', TaskIdParams),
+] as const;
 
 export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
   const { db, config, listener } = deps;
   const app = new Hono();
   const submits = new SubmitGatherer(db);
 
-  app.post('/', async (c) => {
+  app.post('/', ...submitTaskDocs, async (c) => {
     const parsed = parseSubmitBody(await readJsonBody(c));
     if (parsed.issues) {
       throw new ApiError(400, 'invalid_request', parsed.issues[0]!.message, {
@@ -104,7 +221,7 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
     return c.json(taskJson(task), 201);
   });
 
-  app.get('/', async (c) => {
+  app.get('/', ...listTasksDocs, async (c) => {
     const q = parseOr400(ListQuery, queryObject(c.req.url));
     const { rows, hasMore } = await taskList(db, {
       status: q.status,
@@ -121,7 +238,7 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
     });
   });
 
-  app.get('/:id', async (c) => {
+  app.get('/:id', ...getTaskDocs, async (c) => {
     const id = parseTaskId(c.req.param('id'));
     const q = parseOr400(GetQuery, queryObject(c.req.url));
     const waitMs = (q.wait ?? 0) * 1000;
@@ -160,7 +277,7 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
     return c.json(taskJson(row));
   });
 
-  app.post('/:id/cancel', async (c) => {
+  app.post('/:id/cancel', ...cancelTaskDocs, async (c) => {
     const id = parseTaskId(c.req.param('id'));
     // Cancel takes no body. A browser can send a cross-site form POST without a
     // preflight only as form-urlencoded, multipart or text/plain: refuse any

@@ -6,6 +6,14 @@ import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 import type { TaskError } from '../tasks/task-error.ts';
 
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+/** Every status, in the order a task can pass through them (the list query and the OpenAPI document). */
+export const TASK_STATUSES = [
+  'queued',
+  'running',
+  'completed',
+  'failed',
+  'cancelled',
+] as const satisfies readonly TaskStatus[];
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 
 export type EventType =

@@ -25,6 +25,7 @@ export const AgentConfigInput = v.strictObject({
       v.maxLength(200, 'is too long'),
       // The provider-specific rule and AGENTQ_ALLOWED_MODELS are checked once the provider is known.
       v.check((m) => modelNameProblem(m) === undefined, MODEL_NAME_RULE),
+      v.description(`${MODEL_NAME_RULE}; AGENTQ_ALLOWED_MODELS may narrow it`),
     ),
   ),
   max_steps: v.optional(

@@ -5,7 +5,8 @@
 import { TERMINAL_STATUSES, type TaskStatus } from '../db/schema.ts';
 import type { TaskRow } from './task-queries.ts';
 
-const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+const iso = (d: Date) => d.toISOString();
+const isoOrNull = (d: Date | null) => (d === null ? null : iso(d));
 
 export function taskJson(row: TaskRow) {
   return {
@@ -26,9 +27,9 @@ export function taskJson(row: TaskRow) {
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
     run_at: iso(row.run_at),
-    started_at: iso(row.started_at),
-    finished_at: iso(row.finished_at),
-    cancel_requested_at: iso(row.cancel_requested_at),
+    started_at: isoOrNull(row.started_at),
+    finished_at: isoOrNull(row.finished_at),
+    cancel_requested_at: isoOrNull(row.cancel_requested_at),
     webhook_url: row.webhook_url,
   };
 }
