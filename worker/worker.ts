@@ -5,6 +5,7 @@
  * can start several in one process (nothing here is global).
  */
 import { EventEmitter } from 'node:events';
+import type { Tracer } from '@opentelemetry/api';
 import { Logger as GraphileLogger, run, type Runner, type WorkerEvents } from 'graphile-worker';
 import type pg from 'pg';
 import type { ProviderName } from '../shared/catalog.ts';
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   logger: Logger;
   /** The tools tasks may call; the registry's by default (tests pass their own). */
   tools?: ToolRunner;
+  /** Spans of each attempt, model call and tool call; default the global tracer. */
+  tracer?: Tracer;
 }
 
 export interface RunningWorker {
@@ -131,6 +134,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         workerId: () => workerId,
         provider,
         tools: options.tools ?? makeToolRunner(config),
+        ...(options.tracer ? { tracer: options.tracer } : {}),
       }),
     },
   });

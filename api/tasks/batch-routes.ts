@@ -4,11 +4,13 @@
  * a submit body, validated, resolved and hashed exactly like POST /v1/tasks;
  * errors name the item (`tasks[3].config.model`).
  */
+import { context } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import type { IssueDetail } from '../validation.ts';
 import { taskInsertManyWithJobs, type NewTask } from '../../shared/tasks/task-queries.ts';
+import { traceCarrierOf } from '../../shared/trace-context.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { isPlainObject } from './submit-schema.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
@@ -50,6 +52,8 @@ export function batchRoutes(deps: AppDeps) {
     // Every item is checked before anything is written; the message names the
     // first bad one, `details.issues` lists the problems of all of them.
     const tasks: NewTask[] = [];
+    // Every task of the batch joins the batch request's trace.
+    const traceContext = traceCarrierOf(context.active());
     const issues: IssueDetail[] = [];
     let firstBad: number | undefined;
     for (const [i, item] of items.entries()) {
@@ -59,9 +63,10 @@ export function batchRoutes(deps: AppDeps) {
         issues.push(...parsed.issues);
         continue;
       }
-      tasks.push(
-        newTaskFrom(parsed.body, idempotencyKeyOf(parsed.body, undefined), config, `tasks[${i}]`),
-      );
+      tasks.push({
+        ...newTaskFrom(parsed.body, idempotencyKeyOf(parsed.body, undefined), config, `tasks[${i}]`),
+        traceContext,
+      });
     }
     if (firstBad !== undefined) {
       throw new ApiError(400, 'invalid_request', issues[0]!.message, {

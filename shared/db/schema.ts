@@ -75,6 +75,8 @@ export interface TasksTable {
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   cancel_requested_at: NullableTimestamp;
+  /** The submit's W3C trace context (`traceparent`, `tracestate`), when the API traces (0007). */
+  trace_context: NullableJson<Record<string, string>>;
 }
 
 export interface TaskEventsTable {
