@@ -116,7 +116,9 @@ export async function startTracing(
   const provider = new node.NodeTracerProvider({
     resource,
     // Batched, in the background: a slow collector never slows a request or an attempt.
-    spanProcessors: [new node.BatchSpanProcessor(new otlp.OTLPTraceExporter({ url: settings.url }))],
+    spanProcessors: [
+      new node.BatchSpanProcessor(new otlp.OTLPTraceExporter({ url: settings.url })),
+    ],
   });
   provider.register();
   logger.info(

@@ -64,7 +64,12 @@ export function batchRoutes(deps: AppDeps) {
         continue;
       }
       tasks.push({
-        ...newTaskFrom(parsed.body, idempotencyKeyOf(parsed.body, undefined), config, `tasks[${i}]`),
+        ...newTaskFrom(
+          parsed.body,
+          idempotencyKeyOf(parsed.body, undefined),
+          config,
+          `tasks[${i}]`,
+        ),
         traceContext,
       });
     }

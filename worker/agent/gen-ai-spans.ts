@@ -70,7 +70,11 @@ export function startAttemptSpan(
 /** Ends the attempt's span with what became of it (and of the task row). */
 export function endAttemptSpan(
   span: Span,
-  ended: { outcome: string; status?: string | undefined; error?: { code: string; message: string } },
+  ended: {
+    outcome: string;
+    status?: string | undefined;
+    error?: { code: string; message: string };
+  },
 ): void {
   span.setAttribute('agentq.task.outcome', ended.outcome);
   if (ended.status !== undefined) span.setAttribute('agentq.task.status', ended.status);
