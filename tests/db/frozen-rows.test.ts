@@ -64,6 +64,10 @@ const CHANGES: Array<[string, string]> = [
   ['started_at', `started_at = now() - interval '1 day'`],
   ['finished_at', `finished_at = finished_at + interval '1 day'`],
   ['cancel_requested_at', `cancel_requested_at = now()`],
+  [
+    'trace_context',
+    `trace_context = '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}'`,
+  ],
 ];
 
 describe('a finished task is frozen whole', () => {
