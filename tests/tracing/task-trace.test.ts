@@ -10,6 +10,7 @@ import {
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startWorker, type RunningWorker } from '../../worker/worker.ts';
@@ -241,7 +242,11 @@ describe('tracing on', () => {
     const res = await api.post(
       '/v1/tasks/batch',
       { tasks: [{ input: { prompt: 'one (traced)' } }, { input: { prompt: 'two (traced)' } }] },
-      { traceparent: `00-${clientTrace}-${clientSpan}-01` },
+      {
+        traceparent: `00-${clientTrace}-${clientSpan}-01`,
+        tracestate: 'vendor=abc',
+        baggage: 'user=someone',
+      },
     );
     expect(res.status).toBe(201);
     const { data } = (await res.json()) as { data: Array<{ id: string }> };
@@ -254,6 +259,22 @@ describe('tracing on', () => {
       const [attempt] = await attemptsOf(t.id, 1);
       expect(traceId(attempt!)).toBe(clientTrace);
       expect(parentId(attempt!)).toBe(spanId(batch));
+    }
+    // The row keeps the trace context (tracestate too), never the client's baggage.
+    const rows = await tdb.db
+      .selectFrom('agentq.tasks')
+      .select('trace_context')
+      .where(
+        'id',
+        'in',
+        data.map((t) => t.id),
+      )
+      .execute();
+    for (const row of rows) {
+      expect(row.trace_context).toEqual({
+        traceparent: `00-${clientTrace}-${spanId(batch)}-01`,
+        tracestate: 'vendor=abc',
+      });
     }
   });
 
@@ -270,6 +291,16 @@ describe('tracing on', () => {
       traceparent: `00-${traceId(submit)}-${spanId(submit)}-01`,
     });
     await finished(id);
+    // The column holds a JSON object of headers or nothing (a task kept queued to try it on).
+    const later = await api.post('/v1/tasks', {
+      input: { prompt: 'later (traced)' },
+      run_at: '2999-01-01T00:00:00Z',
+    });
+    const { id: laterId } = (await later.json()) as { id: string };
+    await expect(
+      sql`UPDATE agentq.tasks SET trace_context = '"00-x"' WHERE id = ${laterId}`.execute(tdb.db),
+    ).rejects.toThrow(/tasks_trace_context_object/);
+    expect((await api.post(`/v1/tasks/${laterId}/cancel`, {})).status).toBe(200);
 
     exporter.reset();
     expect((await api.post('/v1/tasks', { input: {} })).status).toBe(400);
