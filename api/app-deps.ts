@@ -1,4 +1,5 @@
 /** What the API's routes are built from; `main.ts` (or a test) makes these and passes them in. */
+import type { Tracer } from '@opentelemetry/api';
 import type pg from 'pg';
 import type { Config } from '../shared/config.ts';
 import type { Db } from '../shared/db/database.ts';
@@ -24,4 +25,6 @@ export interface AppDeps {
    * accepts only this port in Host and Origin. Unset (in-process tests), any port.
    */
   listenPort?: () => number | undefined;
+  /** Request spans come from here; default the global tracer (a no-op unless tracing was started). */
+  tracer?: Tracer;
 }

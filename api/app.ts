@@ -10,6 +10,8 @@ import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
 import { mountOpenApi } from './openapi.ts';
+import { requestSpan } from './request-span.ts';
+import { tracerOr } from '../shared/trace-context.ts';
 import { StreamSlots } from './tasks/stream-slots.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
@@ -22,6 +24,8 @@ export function createApp(deps: AppDeps): Hono {
     c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404),
   );
 
+  // First, so the span covers every answer, refusals included.
+  app.use('*', requestSpan(tracerOr(deps.tracer)));
   // Without tokens, refuse foreign Host and Origin (DNS rebinding, cross-site forms) everywhere.
   if (deps.config.apiTokens.length === 0)
     app.use('*', localGuard(deps.listenPort ?? (() => undefined)));

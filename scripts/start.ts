@@ -21,6 +21,7 @@ import {
   loadConfigOrExit,
   onShutdownSignal,
 } from '../shared/process-main.ts';
+import { startTracingOrExit } from '../shared/tracing.ts';
 import { startWorker } from '../worker/worker.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +29,9 @@ const config = loadConfigOrExit(process.env);
 const rootLogger = createRootLogger(config.logLevel);
 const logger = forComponent(rootLogger, 'start');
 keepRunningOnUnhandledRejection(logger);
+// Before the embedded Postgres, so a bad OTEL_* value exits with nothing to clean up.
+// API and worker spans share this process's exporter (off unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+const tracing = await startTracingOrExit(process.env, { serviceName: 'agentq', logger });
 
 let embedded: EmbeddedDatabase | undefined;
 let embeddedDataDir: string | undefined;
@@ -98,6 +102,7 @@ onShutdownSignal(async () => {
     await worker.stop();
     await api.stop();
     await pool.end();
+    await tracing.shutdown();
   } finally {
     await embedded?.stop();
   }

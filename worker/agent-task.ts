@@ -4,6 +4,7 @@
  * fenced update. Every failure ends as a typed outcome: completed, failed
  * (with a code), cancelled, or back to queued for a retry.
  */
+import type { Tracer } from '@opentelemetry/api';
 import type { Task } from 'graphile-worker';
 import type { Config } from '../shared/config.ts';
 import type { Db } from '../shared/db/database.ts';
@@ -18,6 +19,8 @@ import {
   type Outcome,
 } from '../shared/tasks/attempt-queries.ts';
 import { taskFindById, type TaskRow } from '../shared/tasks/task-queries.ts';
+import { contextOfCarrier, tracerOr } from '../shared/trace-context.ts';
+import { endAttemptSpan, startAttemptSpan } from './agent/gen-ai-spans.ts';
 import { abortKind, RunAbort } from './agent/run-abort.ts';
 import { runAgent, type ToolRunner } from './agent/run-agent.ts';
 import type { AttemptWriter } from './attempt-writer.ts';
@@ -37,6 +40,8 @@ export interface AgentTaskDeps {
   workerId: () => string;
   provider: (name: TaskRow['config']['provider']) => Provider;
   tools: ToolRunner;
+  /** Spans of each attempt; default the global tracer (a no-op unless tracing was started). */
+  tracer?: Tracer;
 }
 
 /** How an attempt ended, before it is written: a final outcome, a retry, a shutdown requeue, or nothing (fenced). */
@@ -107,6 +112,13 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   const timeout = setTimeout(() => deps.attempts.abort(task.id, 'timeout'), task.timeout_ms);
   if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
   let usage: TaskUsage = task.usage;
+  // A child of the submit's span (stored on the task), so one trace shows the
+  // submit, every attempt and the outcome.
+  const tracing = startAttemptSpan(
+    tracerOr(deps.tracer),
+    contextOfCarrier(task.trace_context),
+    task,
+  );
 
   // Queued, not awaited: the writer batches it with every other attempt's
   // writes, and what it learns (fenced out, cancel requested) aborts this
@@ -131,6 +143,7 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
         record,
         signal: controller.signal,
         maxParallelTools: deps.config.maxParallelTools,
+        tracing,
       },
     );
     usage = run.usage;
@@ -140,9 +153,20 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   } finally {
     clearTimeout(timeout);
   }
+  let written: string | undefined;
   try {
-    await writeOutcome(deps, task, attempt, outcome, usage, log);
+    written = await writeOutcome(deps, task, attempt, outcome, usage, log);
   } finally {
+    endAttemptSpan(tracing.span, {
+      outcome: outcome.status,
+      status: written,
+      error:
+        outcome.status === 'failed'
+          ? outcome.error
+          : outcome.status === 'retry'
+            ? outcome.failure
+            : undefined,
+    });
     // Only now: until the outcome is written, the heartbeat must not take this
     // task for one its worker lost track of.
     deps.attempts.finish(task.id);
@@ -156,7 +180,7 @@ async function writeOutcome(
   outcome: AttemptOutcome,
   usage: TaskUsage,
   log: Logger,
-): Promise<void> {
+): Promise<string | undefined> {
   const { db } = deps;
   // A requeue is its own transaction: the attempt's queued events go first.
   if (outcome.status === 'shutdown' || outcome.status === 'retry') await deps.writer.settle();
@@ -165,7 +189,7 @@ async function writeOutcome(
   switch (outcome.status) {
     case 'fenced':
       log.warn(FENCED_OUT);
-      return;
+      return undefined;
     case 'shutdown':
       written = await withDbRetry(() =>
         taskRequeue(db, attempt, {
@@ -215,6 +239,7 @@ async function writeOutcome(
   }
   if (!written) log.warn({ outcome: outcome.status }, FENCED_OUT);
   else log.info({ outcome: outcome.status, status: written }, 'attempt finished');
+  return written;
 }
 
 // One line whether the fence stopped the run early or refused its outcome.

@@ -8,6 +8,7 @@ import {
   loadConfigOrExit,
   onShutdownSignal,
 } from '../shared/process-main.ts';
+import { startTracingOrExit } from '../shared/tracing.ts';
 import { startWorker } from './worker.ts';
 
 const config = loadConfigOrExit(process.env);
@@ -21,6 +22,8 @@ try {
 }
 logStartFacts(logger, config, connectionString);
 if (config.defaultProvider === 'offline') logger.warn(config.defaultProviderReason);
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, attempt, model-call and tool-call spans are exported.
+const tracing = await startTracingOrExit(process.env, { serviceName: 'agentq-worker', logger });
 const pool = createPool({
   connectionString,
   applicationName: 'agentq-worker',
@@ -33,6 +36,7 @@ onShutdownSignal(async () => {
   stopping = true;
   await worker.stop();
   await pool.end();
+  await tracing.shutdown();
 });
 worker.done.then(
   async () => {

@@ -5,6 +5,7 @@
  * can start several in one process (nothing here is global).
  */
 import { EventEmitter } from 'node:events';
+import type { Tracer } from '@opentelemetry/api';
 import { Logger as GraphileLogger, run, type Runner, type WorkerEvents } from 'graphile-worker';
 import type pg from 'pg';
 import type { ProviderName } from '../shared/catalog.ts';
@@ -33,6 +34,8 @@ export interface WorkerOptions {
   tools?: ToolRunner;
   /** How webhook targets are resolved; the system resolver by default (tests map names). */
   webhookResolver?: Resolver;
+  /** Spans of each attempt, model call and tool call; default the global tracer. */
+  tracer?: Tracer;
 }
 
 export interface RunningWorker {
@@ -135,6 +138,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         workerId: () => workerId,
         provider,
         tools: options.tools ?? makeToolRunner(config),
+        ...(options.tracer ? { tracer: options.tracer } : {}),
       }),
       webhook: makeWebhookTask({ db, config, logger, resolve: options.webhookResolver }),
     },

@@ -4,6 +4,7 @@
  * a submit body, validated, resolved and hashed exactly like POST /v1/tasks;
  * errors name the item (`tasks[3].config.model`).
  */
+import { context } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import * as v from 'valibot';
@@ -11,6 +12,7 @@ import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import type { IssueDetail } from '../validation.ts';
 import { taskInsertManyWithJobs, type NewTask } from '../../shared/tasks/task-queries.ts';
+import { traceCarrierOf } from '../../shared/trace-context.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { isPlainObject, SubmitBody } from './submit-schema.ts';
 import { errorResponses, jsonContent } from '../openapi.ts';
@@ -93,6 +95,8 @@ export function batchRoutes(deps: AppDeps) {
     // Every item is checked before anything is written; the message names the
     // first bad one, `details.issues` lists the problems of all of them.
     const tasks: NewTask[] = [];
+    // Every task of the batch joins the batch request's trace.
+    const traceContext = traceCarrierOf(context.active());
     const issues: IssueDetail[] = [];
     let firstBad: number | undefined;
     for (const [i, item] of items.entries()) {
@@ -102,9 +106,15 @@ export function batchRoutes(deps: AppDeps) {
         issues.push(...parsed.issues);
         continue;
       }
-      tasks.push(
-        newTaskFrom(parsed.body, idempotencyKeyOf(parsed.body, undefined), config, `tasks[${i}]`),
-      );
+      tasks.push({
+        ...newTaskFrom(
+          parsed.body,
+          idempotencyKeyOf(parsed.body, undefined),
+          config,
+          `tasks[${i}]`,
+        ),
+        traceContext,
+      });
     }
     if (firstBad !== undefined) {
       throw new ApiError(400, 'invalid_request', issues[0]!.message, {

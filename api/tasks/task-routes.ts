@@ -2,6 +2,7 @@
  * /v1/tasks: submit, read (with long-poll), list, cancel. Every reply is
  * either a task, a page of tasks, or the error shape.
  */
+import { context } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import * as v from 'valibot';
@@ -16,6 +17,7 @@ import {
   type TaskRow,
 } from '../../shared/tasks/task-queries.ts';
 import { TASK_STATUSES } from '../../shared/db/schema.ts';
+import { traceCarrierOf } from '../../shared/trace-context.ts';
 import { parseTimestamp, SubmitBody } from './submit-schema.ts';
 import { SubmitGatherer } from './submit-gatherer.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
@@ -203,7 +205,11 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
     const key = idempotencyKeyOf(parsed.body, c.req.header('idempotency-key'));
     // One statement: the row, its job and the replay/conflict check, shared
     // with the submits arriving at the same moment (SubmitGatherer).
-    const outcome = await submits.submit(newTaskFrom(parsed.body, key, config));
+    // The request span's context goes with the task, so the run joins this trace.
+    const outcome = await submits.submit({
+      ...newTaskFrom(parsed.body, key, config),
+      traceContext: traceCarrierOf(context.active()),
+    });
     const task = outcome.task;
     if (outcome.kind === 'conflict') {
       throw new ApiError(

@@ -87,6 +87,8 @@ export interface TasksTable {
   cancel_requested_at: NullableTimestamp;
   /** Where the terminal status is POSTed (Standard Webhooks); set at submit only (0006). */
   webhook_url: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The submit's W3C trace context (`traceparent`, `tracestate`), when the API traces (0007). */
+  trace_context: NullableJson<Record<string, string>>;
 }
 
 export interface TaskEventsTable {

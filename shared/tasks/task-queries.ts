@@ -28,6 +28,11 @@ export interface NewTask {
   requestHash: string | null;
   /** Where the terminal status is POSTed; its job is enqueued by a trigger (migrations/0006). */
   webhookUrl?: string | null;
+  /**
+   * The submit request's W3C trace context (`traceparent`, `tracestate`), so
+   * the worker's spans join the submit's trace; null or absent when not traced.
+   */
+  traceContext?: Record<string, string> | null;
 }
 
 /** graphile-worker runs lower priority numbers first; ours run higher first. */
@@ -99,7 +104,7 @@ const SUBMIT_SQL = `
 WITH items AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
     ord int, id uuid, type text, input jsonb, config jsonb, max_attempts int, priority int,
-    timeout_ms int, metadata jsonb, idempotency_key text, request_hash text, webhook_url text)
+    timeout_ms int, metadata jsonb, idempotency_key text, request_hash text, webhook_url text, trace_context jsonb)
   -- run_at travels beside the JSON, as timestamps pg serialises itself (years
   -- 0 and 10000 included, which ISO strings in JSON would not survive).
   CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
@@ -132,10 +137,11 @@ jobs AS (
 ),
 created AS (
   INSERT INTO agentq.tasks (id, type, input, config, max_attempts, priority, timeout_ms,
-                            run_at, metadata, idempotency_key, request_hash, webhook_url, job_id)
+                            run_at, metadata, idempotency_key, request_hash, webhook_url,
+                            trace_context, job_id)
   SELECT f.id, f.type, f.input, f.config, f.max_attempts, f.priority, f.timeout_ms,
          coalesce(f.run_at, now()), f.metadata, f.idempotency_key, f.request_hash,
-         f.webhook_url, jobs.id
+         f.webhook_url, f.trace_context, jobs.id
   FROM fresh f JOIN jobs ON jobs.task_id = f.id
   -- One order for every submit, so two batches sharing keys cannot deadlock.
   ORDER BY f.idempotency_key NULLS LAST, f.ord
@@ -194,6 +200,7 @@ export async function taskInsertManyWithJobs(
       idempotency_key: t.idempotencyKey,
       request_hash: t.requestHash,
       webhook_url: t.webhookUrl ?? null,
+      trace_context: t.traceContext ?? null,
     });
   }
   const runAts = tasks.map((t) => t.runAt);

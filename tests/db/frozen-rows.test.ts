@@ -65,6 +65,10 @@ const CHANGES: Array<[string, string]> = [
   ['finished_at', `finished_at = finished_at + interval '1 day'`],
   ['cancel_requested_at', `cancel_requested_at = now()`],
   ['webhook_url', `webhook_url = 'https://late.example.com/hook'`],
+  [
+    'trace_context',
+    `trace_context = '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}'`,
+  ],
 ];
 
 describe('a finished task is frozen whole', () => {

@@ -15,6 +15,13 @@ import type { AgentConfig, TaskUsage } from '../../shared/db/schema.ts';
 import { TaskFailure } from '../../shared/tasks/task-error.ts';
 import type { EventType } from '../../shared/db/schema.ts';
 import type { ChatMessage, Provider, ToolDefinition } from '../providers/provider.ts';
+import {
+  defaultTracing,
+  endChatSpan,
+  failSpan,
+  startChatSpan,
+  type AgentTracing,
+} from './gen-ai-spans.ts';
 import { logged, MAX_PARALLEL_TOOLS, runToolCalls } from './run-tool-calls.ts';
 
 export interface ToolRunner {
@@ -41,6 +48,8 @@ export interface AgentRunDeps {
   signal: AbortSignal;
   /** Tool calls one turn may run; the rest get an error result. Default MAX_PARALLEL_TOOLS (16). */
   maxParallelTools?: number;
+  /** Where the chat and tool spans go; default the global tracer under the active context. */
+  tracing?: AgentTracing;
 }
 
 export interface AgentRunResult {
@@ -51,6 +60,7 @@ export interface AgentRunResult {
 export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promise<AgentRunResult> {
   const { config } = input;
   const { provider, tools, record, signal } = deps;
+  const tracing = deps.tracing ?? defaultTracing();
   const usage: TaskUsage = { ...input.usage };
   const definitions = tools.definitions(config.tools);
   const messages: ChatMessage[] = [
@@ -63,6 +73,7 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     let response;
+    const span = startChatSpan(tracing, provider.name, config);
     try {
       response = await provider.complete({
         model: config.model,
@@ -72,6 +83,7 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
         signal,
       });
     } catch (err) {
+      failSpan(span, err, signal);
       // An aborted attempt writes nothing more; a failed call is a step too.
       // If that write fails, the provider's error still decides the outcome
       // (a fenced-out attempt is told apart by its aborted signal).
@@ -86,6 +98,7 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
       }
       throw err;
     }
+    endChatSpan(span, response);
     usage.input_tokens += response.usage.inputTokens;
     usage.output_tokens += response.usage.outputTokens;
     usage.llm_calls += 1;
@@ -130,6 +143,7 @@ export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promis
       signal,
       maxParallel: deps.maxParallelTools ?? MAX_PARALLEL_TOOLS,
       usage,
+      tracing,
     });
     for (const [i, call] of response.toolCalls.entries()) {
       messages.push({ role: 'tool', toolCallId: call.id, name: call.name, result: results[i]! });

@@ -12,6 +12,7 @@
  */
 import type { TaskUsage } from '../../shared/db/schema.ts';
 import type { ToolCall } from '../providers/provider.ts';
+import { endToolSpan, failSpan, startToolSpan, type AgentTracing } from './gen-ai-spans.ts';
 import type { AgentRunDeps, ToolRunner } from './run-agent.ts';
 import { truncateForLog } from './truncate.ts';
 
@@ -29,6 +30,8 @@ export interface ToolTurn {
   maxParallel: number;
   /** The run's usage; `tool_calls` grows by one per result written, saved with that result. */
   usage: TaskUsage;
+  /** Each call's `execute_tool` span is a child of the attempt's span. */
+  tracing: AgentTracing;
 }
 
 /** Runs the turn's calls; resolves with one result per call, in the calls' order. */
@@ -50,7 +53,7 @@ export async function runToolCalls(turn: ToolTurn): Promise<Array<Record<string,
     }
     return await Promise.all(
       calls.map((call, index) =>
-        runToolCall(turn, call, index, group.signal).catch((err: unknown) => {
+        tracedToolCall(turn, call, index, group.signal).catch((err: unknown) => {
           if (!group.signal.aborted) group.abort(err);
           throw err;
         }),
@@ -58,6 +61,24 @@ export async function runToolCalls(turn: ToolTurn): Promise<Array<Record<string,
     );
   } finally {
     signal.removeEventListener('abort', follow);
+  }
+}
+
+/** runToolCall inside its `execute_tool` span. */
+async function tracedToolCall(
+  turn: ToolTurn,
+  call: ToolCall,
+  index: number,
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
+  const span = startToolSpan(turn.tracing, call);
+  try {
+    const result = await runToolCall(turn, call, index, signal);
+    endToolSpan(span, result);
+    return result;
+  } catch (err) {
+    failSpan(span, err, signal);
+    throw err;
   }
 }
 
