@@ -3,6 +3,7 @@ import { logStartFacts } from '../shared/banner.ts';
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
+import { createMetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 import { loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
 import { startApi } from './server.ts';
 
@@ -11,7 +12,13 @@ const logger = createLogger('api', config.logLevel);
 const connectionString = requireDatabaseUrlOrExit();
 logStartFacts(logger, config, connectionString);
 const pool = createPool({ connectionString, applicationName: 'agentq-api', max: config.dbPoolMax });
-const api = await startApi({ config, pool, connectionString, logger });
+const api = await startApi({
+  config,
+  pool,
+  connectionString,
+  logger,
+  metrics: createMetricsRegistry(),
+});
 onShutdownSignal(async () => {
   await api.stop();
   await pool.end();

@@ -72,6 +72,19 @@ const EnvSchema = v.object({
   AGENTQ_MAX_STREAMS: integer(1, 1_000_000, 1000),
   AGENTQ_STREAM_MAX_S: integer(1, 86_400, 300),
   AGENTQ_MAX_PARALLEL_TOOLS: integer(1, 1000, 16),
+  AGENTQ_METRICS_PORT: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, 'must be a port number from 0 to 65535'),
+      v.transform(Number),
+      v.maxValue(65535, 'must be at most 65535'),
+    ),
+  ),
+  AGENTQ_METRICS_PUBLIC: v.optional(
+    v.picklist(['true', 'false'], 'must be true or false'),
+    'false',
+  ),
 });
 
 export interface Config {
@@ -137,6 +150,14 @@ export interface Config {
   streamMaxS: number;
   /** Tool calls one model turn may run at once; extra calls get an error result. Default 16. */
   maxParallelTools: number;
+  /**
+   * Port of the worker's own GET /metrics listener (on HOST); unset = none,
+   * 0 = any free port.
+   * The API serves /metrics on its own port either way.
+   */
+  metricsPort: number | undefined;
+  /** true: /metrics answers without a bearer token even when AGENTQ_API_TOKENS is set. Default false. */
+  metricsPublic: boolean;
 }
 
 export class ConfigError extends Error {
@@ -178,6 +199,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.AGENTQ_API_TOKENS.some((t) => t.length < 8)) {
     throw new ConfigError('invalid AGENTQ_API_TOKENS: each token must be at least 8 characters');
   }
+  // npm start runs the API and a worker in one process: one port each.
+  if (
+    e.AGENTQ_METRICS_PORT !== undefined &&
+    e.AGENTQ_METRICS_PORT !== 0 &&
+    e.AGENTQ_METRICS_PORT === e.PORT
+  ) {
+    throw new ConfigError(
+      `invalid AGENTQ_METRICS_PORT: ${e.AGENTQ_METRICS_PORT} is PORT too; the API serves /metrics there already`,
+    );
+  }
   const allowedModels = parseAllowedModelsOrThrow(e.AGENTQ_ALLOWED_MODELS);
   checkDefaultModel(defaultProvider, e.AGENTQ_DEFAULT_MODEL, allowedModels);
   return {
@@ -209,6 +240,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxStreams: e.AGENTQ_MAX_STREAMS,
     streamMaxS: e.AGENTQ_STREAM_MAX_S,
     maxParallelTools: e.AGENTQ_MAX_PARALLEL_TOOLS,
+    metricsPort: e.AGENTQ_METRICS_PORT,
+    metricsPublic: e.AGENTQ_METRICS_PUBLIC === 'true',
   };
 }
 

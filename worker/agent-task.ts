@@ -25,6 +25,7 @@ import type { RunningAttempts } from './cancellations.ts';
 import type { Provider } from './providers/provider.ts';
 import { retryDelayMs } from './retry-policy.ts';
 import { withDbRetry } from './with-db-retry.ts';
+import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface AgentTaskDeps {
   db: Db;
@@ -37,6 +38,8 @@ export interface AgentTaskDeps {
   workerId: () => string;
   provider: (name: TaskRow['config']['provider']) => Provider;
   tools: ToolRunner;
+  /** Counts attempts, model calls and tool calls (worker-metrics.ts); unset, nothing is counted. */
+  metrics?: WorkerMetrics;
 }
 
 /** How an attempt ended, before it is written: a final outcome, a retry, a shutdown requeue, or nothing (fenced). */
@@ -92,6 +95,7 @@ async function claim(
     }),
   );
   if (taken?.status === 'running') return taken;
+  if (taken) deps.metrics?.statusWritten(taken.status, taken.error?.code);
   logger.info(
     { taskId, jobId, status: taken?.status ?? 'fenced out' },
     'lost execution not run again',
@@ -103,6 +107,9 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   const { logger } = deps;
   const attempt: Attempt = attemptOf(task);
   const log = logger.child({ taskId: task.id, attempt: task.attempts, claim: task.claim });
+  const startedAt = performance.now();
+  // Both database times (the claim set updated_at): no clock skew between hosts.
+  deps.metrics?.attemptClaimed((task.updated_at.getTime() - task.run_at.getTime()) / 1000);
   const controller = deps.attempts.start(task.id);
   const timeout = setTimeout(() => deps.attempts.abort(task.id, 'timeout'), task.timeout_ms);
   if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
@@ -117,6 +124,7 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
     u?: TaskUsage,
   ) => {
     controller.signal.throwIfAborted();
+    deps.metrics?.observeEvent(type, data, task.config);
     if (u) usage = { ...u };
     deps.writer.append(attempt, type, data, u);
   };
@@ -141,7 +149,15 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
     clearTimeout(timeout);
   }
   try {
-    await writeOutcome(deps, task, attempt, outcome, usage, log);
+    const written = await writeOutcome(deps, task, attempt, outcome, usage, log);
+    if (written) {
+      deps.metrics?.attemptWritten(written, (performance.now() - startedAt) / 1000);
+      // A cancel requested meanwhile wins over a failure or a requeue.
+      deps.metrics?.statusWritten(
+        written,
+        written === 'cancelled' ? 'cancelled' : errorCodeOf(outcome),
+      );
+    }
   } finally {
     // Only now: until the outcome is written, the heartbeat must not take this
     // task for one its worker lost track of.
@@ -156,7 +172,7 @@ async function writeOutcome(
   outcome: AttemptOutcome,
   usage: TaskUsage,
   log: Logger,
-): Promise<void> {
+): Promise<string | undefined> {
   const { db } = deps;
   // A requeue is its own transaction: the attempt's queued events go first.
   if (outcome.status === 'shutdown' || outcome.status === 'retry') await deps.writer.settle();
@@ -165,7 +181,7 @@ async function writeOutcome(
   switch (outcome.status) {
     case 'fenced':
       log.warn(FENCED_OUT);
-      return;
+      return undefined;
     case 'shutdown':
       written = await withDbRetry(() =>
         taskRequeue(db, attempt, {
@@ -215,6 +231,21 @@ async function writeOutcome(
   }
   if (!written) log.warn({ outcome: outcome.status }, FENCED_OUT);
   else log.info({ outcome: outcome.status, status: written }, 'attempt finished');
+  return written;
+}
+
+function errorCodeOf(outcome: AttemptOutcome): string | undefined {
+  switch (outcome.status) {
+    case 'failed':
+    case 'cancelled':
+      return outcome.error.code;
+    case 'retry':
+      return outcome.failure.code;
+    case 'shutdown':
+      return 'worker_lost';
+    default:
+      return undefined;
+  }
 }
 
 // One line whether the fence stopped the run early or refused its outcome.

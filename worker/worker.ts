@@ -21,6 +21,9 @@ import { startHeartbeat } from './heartbeat.ts';
 import { createProvider } from './providers/create-provider.ts';
 import type { Provider } from './providers/provider.ts';
 import { runTool, toolDefinition, TOOLS } from './tools/registry.ts';
+import { createMetricsRegistry, type MetricsRegistry } from '../shared/metrics/metrics-registry.ts';
+import { startMetricsServer, type RunningMetricsServer } from './metrics-server.ts';
+import { registerWorkerMetrics } from './worker-metrics.ts';
 
 export interface WorkerOptions {
   config: Config;
@@ -29,6 +32,11 @@ export interface WorkerOptions {
   logger: Logger;
   /** The tools tasks may call; the registry's by default (tests pass their own). */
   tools?: ToolRunner;
+  /**
+   * The process's metrics registry, which the worker registers its metrics on.
+   * Unset (tests), it makes its own, without the process metrics.
+   */
+  metrics?: MetricsRegistry;
 }
 
 export interface RunningWorker {
@@ -38,6 +46,8 @@ export interface RunningWorker {
   stop(): Promise<void>;
   /** Resolves if the runner stops on its own (a fatal error). */
   done: Promise<void>;
+  /** The worker's GET /metrics, when AGENTQ_METRICS_PORT is set. */
+  metricsUrl: string | undefined;
 }
 
 function makeToolRunner(config: Config): ToolRunner {
@@ -73,6 +83,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     workerId: () => workerId,
     onSignal: (taskId, signal) => attempts.abort(taskId, signal === 'cancel' ? 'cancel' : 'fenced'),
   });
+
+  const metrics = registerWorkerMetrics(
+    options.metrics ?? createMetricsRegistry({ processMetrics: false }),
+    {
+      workerId: () => workerId,
+      concurrency: config.workerConcurrency,
+      running: () => attempts.size,
+    },
+  );
 
   const providers = new Map<ProviderName, Provider>();
   const provider = (name: ProviderName) => {
@@ -131,6 +150,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         workerId: () => workerId,
         provider,
         tools: options.tools ?? makeToolRunner(config),
+        metrics,
       }),
     },
   });
@@ -147,8 +167,27 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     logger,
     workerId,
     runningTaskIds: () => attempts.taskIds(),
+    metrics,
   });
   await heartbeat.start();
+  let metricsServer: RunningMetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = await startMetricsServer({
+      registry: metrics.base.registry,
+      host: config.host,
+      port: config.metricsPort,
+      tokens: config.apiTokens,
+      public: config.metricsPublic,
+      logger,
+    }).catch(async (err: unknown) => {
+      // Started last, so a taken port leaves nothing running behind it.
+      await heartbeat.stop();
+      await heartbeatPool.end();
+      await runner.stop();
+      await listener.stop();
+      throw err;
+    });
+  }
   logger.info(
     { workerId, concurrency: config.workerConcurrency, defaultProvider: config.defaultProvider },
     'worker started',
@@ -157,6 +196,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   return {
     id: workerId,
     done: runner.promise.then(() => undefined),
+    metricsUrl: metricsServer?.url,
     stop() {
       stopping ??= (async () => {
         logger.info({ running: attempts.size, graceMs: config.shutdownGraceMs }, 'worker stopping');
@@ -172,6 +212,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           await heartbeat.stop();
           await heartbeatPool.end();
           await listener.stop();
+          await metricsServer?.stop();
         }
         logger.info('worker stopped');
       })();

@@ -5,6 +5,7 @@
  * errors name the item (`tasks[3].config.model`).
  */
 import { Hono } from 'hono';
+import type { ApiMetrics } from '../api-metrics.ts';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import type { IssueDetail } from '../validation.ts';
@@ -18,7 +19,7 @@ export const MAX_BATCH = 1000;
 // A body with every item wrong would otherwise answer with a huge error.
 const MAX_REPORTED_ISSUES = 100;
 
-export function batchRoutes(deps: AppDeps) {
+export function batchRoutes(deps: AppDeps, metrics: ApiMetrics) {
   const { db, config } = deps;
   const app = new Hono();
 
@@ -88,6 +89,8 @@ export function batchRoutes(deps: AppDeps) {
       );
     }
     const replayed = result.outcomes.flatMap((o, i) => (o.kind === 'replayed' ? [i] : []));
+    for (const o of result.outcomes)
+      if (o.kind === 'created') metrics.tasksSubmitted.inc({ type: o.task.type });
     const body = { data: result.outcomes.map((o) => taskJson(o.task)), replayed };
     // Nothing new: the same answer a replayed single submit gets.
     if (replayed.length === result.outcomes.length) {
