@@ -83,10 +83,21 @@ function parseSample(line: string, where: string): Sample {
       at = pair.lastIndex;
     }
   }
-  const raw = m[3]!;
-  const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
-  if (raw !== 'NaN' && Number.isNaN(value)) throw new Error(`bad value, ${where}`);
+  const value = parseValue(m[3]!);
+  if (value === undefined) throw new Error(`bad value, ${where}`);
   return { name: m[1]!, labels, value };
+}
+
+/**
+ * A Go float as Prometheus reads it (strconv.ParseFloat): NaN and Inf in any
+ * case (prom-client writes an empty event-loop histogram's mean as `Nan`).
+ */
+function parseValue(raw: string): number | undefined {
+  if (/^nan$/i.test(raw)) return NaN;
+  const inf = /^([+-]?)inf(inity)?$/i.exec(raw);
+  if (inf) return inf[1] === '-' ? -Infinity : Infinity;
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw)) return undefined;
+  return Number(raw);
 }
 
 function familyOf(name: string, types: Map<string, string>): string | undefined {
