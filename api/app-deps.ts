@@ -5,6 +5,7 @@ import type { Config } from '../shared/config.ts';
 import type { Db } from '../shared/db/database.ts';
 import type { NotificationListener } from '../shared/db/notification-listener.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { MetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 
 export interface AppDeps {
   db: Db;
@@ -27,4 +28,12 @@ export interface AppDeps {
   listenPort?: () => number | undefined;
   /** Request spans come from here; default the global tracer (a no-op unless tracing was started). */
   tracer?: Tracer;
+  /**
+   * The process's metrics registry, which the app registers its metrics on
+   * (once per registry). Unset (tests), the app makes its own, without the
+   * process metrics.
+   */
+  metrics?: MetricsRegistry;
+  /** How long one read of the queue gauges serves /metrics scrapes. Default 1 s; tests inject it. */
+  metricsCacheMs?: number;
 }

@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from './app-deps.ts';
+import { registerApiMetrics } from './api-metrics.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
@@ -12,6 +13,8 @@ import { localGuard } from './local-guard.ts';
 import { mountOpenApi } from './openapi.ts';
 import { requestSpan } from './request-span.ts';
 import { tracerOr } from '../shared/trace-context.ts';
+import { httpMetrics, metricsRoutes } from './metrics-routes.ts';
+import { createMetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 import { StreamSlots } from './tasks/stream-slots.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
@@ -19,6 +22,12 @@ import { taskRoutes } from './tasks/task-routes.ts';
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  const metrics = registerApiMetrics(
+    deps.metrics ?? createMetricsRegistry({ processMetrics: false }),
+    { db: deps.db, logger: deps.logger, cacheMs: deps.metricsCacheMs },
+  );
+  // First, so every answer counts, refusals by the guards below included.
+  app.use('*', httpMetrics(metrics));
   app.onError(makeErrorHandler(deps.logger));
   app.notFound((c) =>
     c.json(errorBody('not_found', `no route ${c.req.method} ${c.req.path}`), 404),
@@ -30,6 +39,9 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.config.apiTokens.length === 0)
     app.use('*', localGuard(deps.listenPort ?? (() => undefined)));
   app.route('/', healthRoutes(deps));
+  if (deps.config.apiTokens.length > 0 && !deps.config.metricsPublic)
+    app.use('/metrics', bearerAuth(deps.config.apiTokens));
+  app.route('/', metricsRoutes(metrics));
 
   if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));
   // Checks Content-Length before reading, so an oversized body is refused unread.
@@ -51,8 +63,8 @@ export function createApp(deps: AppDeps): Hono {
     (c.req.path === '/v1/tasks/batch' ? bodyLimitBatch : bodyLimitSingle)(c, next),
   );
   const streams = new StreamSlots(deps.config.maxStreams);
-  app.route('/v1/tasks', batchRoutes(deps));
-  app.route('/v1/tasks', taskRoutes(deps, streams));
+  app.route('/v1/tasks', batchRoutes(deps, metrics));
+  app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
   // Last: the document is built from every route registered before it.
   mountOpenApi(app, deps.config);

@@ -3,6 +3,7 @@ import { logStartFacts } from '../shared/banner.ts';
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
+import { createMetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 import { loadConfigOrExit, onShutdownSignal } from '../shared/process-main.ts';
 import { startTracingOrExit } from '../shared/tracing.ts';
 import { startApi } from './server.ts';
@@ -14,7 +15,13 @@ logStartFacts(logger, config, connectionString);
 // Before the app is built: with OTEL_EXPORTER_OTLP_ENDPOINT set, request spans are exported.
 const tracing = await startTracingOrExit(process.env, { serviceName: 'agentq-api', logger });
 const pool = createPool({ connectionString, applicationName: 'agentq-api', max: config.dbPoolMax });
-const api = await startApi({ config, pool, connectionString, logger });
+const api = await startApi({
+  config,
+  pool,
+  connectionString,
+  logger,
+  metrics: createMetricsRegistry(),
+});
 onShutdownSignal(async () => {
   await api.stop();
   await pool.end();

@@ -9,6 +9,7 @@ import type { Config } from '../shared/config.ts';
 import { createDb } from '../shared/db/database.ts';
 import { NotificationListener } from '../shared/db/notification-listener.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { MetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 import { createApp } from './app.ts';
 
 export interface RunningApi {
@@ -21,6 +22,8 @@ export async function startApi(options: {
   pool: pg.Pool;
   connectionString: string;
   logger: Logger;
+  /** The process's metrics registry (`npm start` shares one with its worker). */
+  metrics?: MetricsRegistry;
 }): Promise<RunningApi> {
   const { config, pool, logger } = options;
   const listener = new NotificationListener({
@@ -41,6 +44,7 @@ export async function startApi(options: {
     listener,
     shutdownSignal: shutdown.signal,
     listenPort: () => bound.port,
+    metrics: options.metrics,
   });
 
   const server = await new Promise<ServerType>((resolve, reject) => {

@@ -16,6 +16,7 @@ import { createPool } from '../shared/db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../shared/db/embedded-postgres.ts';
 import { migrateDatabase } from '../shared/db/migrate.ts';
 import { createRootLogger, forComponent } from '../shared/logger.ts';
+import { createMetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 import {
   keepRunningOnUnhandledRejection,
   loadConfigOrExit,
@@ -72,18 +73,22 @@ const [api, worker] = await startParts(connectionString).catch(async (err: unkno
 
 async function startParts(connectionString: string) {
   const { applied } = await migrateDatabase(pool);
+  // One registry for the process: the API's /metrics shows the worker's metrics too.
+  const metrics = createMetricsRegistry();
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const api = await startApi({
     config,
     pool,
     connectionString,
     logger: forComponent(rootLogger, 'api'),
+    metrics,
   });
   const worker = await startWorker({
     config,
     pool,
     connectionString,
     logger: forComponent(rootLogger, 'worker'),
+    metrics,
   }).catch(async (err: unknown) => {
     await api.stop();
     throw err;

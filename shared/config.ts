@@ -82,6 +82,19 @@ const EnvSchema = v.object({
   AGENTQ_WEBHOOK_RETRY_BASE_MS: integer(0, 3_600_000, 5000),
   AGENTQ_WEBHOOK_RETRY_MAX_MS: integer(0, 86_400_000, 3_600_000),
   AGENTQ_WEBHOOK_TIMEOUT_MS: integer(100, 300_000, 10_000),
+  AGENTQ_METRICS_PORT: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, 'must be a port number from 0 to 65535'),
+      v.transform(Number),
+      v.maxValue(65535, 'must be at most 65535'),
+    ),
+  ),
+  AGENTQ_METRICS_PUBLIC: v.optional(
+    v.picklist(['true', 'false'], 'must be true or false'),
+    'false',
+  ),
 });
 
 export interface Config {
@@ -163,6 +176,14 @@ export interface Config {
   webhookRetryMaxMs: number;
   /** Time one delivery attempt may take (connect, send, response headers). Default 10 s. */
   webhookTimeoutMs: number;
+  /**
+   * Port of the worker's own GET /metrics listener (on HOST); unset = none,
+   * 0 = any free port.
+   * The API serves /metrics on its own port either way.
+   */
+  metricsPort: number | undefined;
+  /** true: /metrics answers without a bearer token even when AGENTQ_API_TOKENS is set. Default false. */
+  metricsPublic: boolean;
 }
 
 export class ConfigError extends Error {
@@ -203,6 +224,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (e.AGENTQ_API_TOKENS.some((t) => t.length < 8)) {
     throw new ConfigError('invalid AGENTQ_API_TOKENS: each token must be at least 8 characters');
+  }
+  // npm start runs the API and a worker in one process: one port each.
+  if (
+    e.AGENTQ_METRICS_PORT !== undefined &&
+    e.AGENTQ_METRICS_PORT !== 0 &&
+    e.AGENTQ_METRICS_PORT === e.PORT
+  ) {
+    throw new ConfigError(
+      `invalid AGENTQ_METRICS_PORT: ${e.AGENTQ_METRICS_PORT} is PORT too; the API serves /metrics there already`,
+    );
   }
   const allowedModels = parseAllowedModelsOrThrow(e.AGENTQ_ALLOWED_MODELS);
   let webhookSecrets: string[];
@@ -247,6 +278,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     webhookRetryBaseMs: e.AGENTQ_WEBHOOK_RETRY_BASE_MS,
     webhookRetryMaxMs: e.AGENTQ_WEBHOOK_RETRY_MAX_MS,
     webhookTimeoutMs: e.AGENTQ_WEBHOOK_TIMEOUT_MS,
+    metricsPort: e.AGENTQ_METRICS_PORT,
+    metricsPublic: e.AGENTQ_METRICS_PUBLIC === 'true',
   };
 }
 

@@ -28,6 +28,7 @@ import type { RunningAttempts } from './cancellations.ts';
 import type { Provider } from './providers/provider.ts';
 import { retryDelayMs } from './retry-policy.ts';
 import { withDbRetry } from './with-db-retry.ts';
+import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface AgentTaskDeps {
   db: Db;
@@ -42,6 +43,8 @@ export interface AgentTaskDeps {
   tools: ToolRunner;
   /** Spans of each attempt; default the global tracer (a no-op unless tracing was started). */
   tracer?: Tracer;
+  /** Counts attempts, model calls and tool calls (worker-metrics.ts); unset, nothing is counted. */
+  metrics?: WorkerMetrics;
 }
 
 /** How an attempt ended, before it is written: a final outcome, a retry, a shutdown requeue, or nothing (fenced). */
@@ -97,6 +100,7 @@ async function claim(
     }),
   );
   if (taken?.status === 'running') return taken;
+  if (taken) deps.metrics?.statusWritten(taken.status, taken.error?.code);
   logger.info(
     { taskId, jobId, status: taken?.status ?? 'fenced out' },
     'lost execution not run again',
@@ -108,6 +112,9 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   const { logger } = deps;
   const attempt: Attempt = attemptOf(task);
   const log = logger.child({ taskId: task.id, attempt: task.attempts, claim: task.claim });
+  const startedAt = performance.now();
+  // Both database times (the claim set updated_at): no clock skew between hosts.
+  deps.metrics?.attemptClaimed((task.updated_at.getTime() - task.run_at.getTime()) / 1000);
   const controller = deps.attempts.start(task.id);
   const timeout = setTimeout(() => deps.attempts.abort(task.id, 'timeout'), task.timeout_ms);
   if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
@@ -129,6 +136,7 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
     u?: TaskUsage,
   ) => {
     controller.signal.throwIfAborted();
+    deps.metrics?.observeEvent(type, data, task.config);
     if (u) usage = { ...u };
     deps.writer.append(attempt, type, data, u);
   };
@@ -156,6 +164,14 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   let written: string | undefined;
   try {
     written = await writeOutcome(deps, task, attempt, outcome, usage, log);
+    if (written) {
+      deps.metrics?.attemptWritten(written, (performance.now() - startedAt) / 1000);
+      // A cancel requested meanwhile wins over a failure or a requeue.
+      deps.metrics?.statusWritten(
+        written,
+        written === 'cancelled' ? 'cancelled' : errorCodeOf(outcome),
+      );
+    }
   } finally {
     endAttemptSpan(tracing.span, {
       outcome: outcome.status,
@@ -240,6 +256,20 @@ async function writeOutcome(
   if (!written) log.warn({ outcome: outcome.status }, FENCED_OUT);
   else log.info({ outcome: outcome.status, status: written }, 'attempt finished');
   return written;
+}
+
+function errorCodeOf(outcome: AttemptOutcome): string | undefined {
+  switch (outcome.status) {
+    case 'failed':
+    case 'cancelled':
+      return outcome.error.code;
+    case 'retry':
+      return outcome.failure.code;
+    case 'shutdown':
+      return 'worker_lost';
+    default:
+      return undefined;
+  }
 }
 
 // One line whether the fence stopped the run early or refused its outcome.

@@ -24,8 +24,12 @@ import {
   workerRecoverOrphans,
   workerRemove,
 } from '../shared/workers/worker-queries.ts';
+import type { WorkerMetrics } from './worker-metrics.ts';
 
 export const AGENTQ_VERSION = '0.1.0';
+
+/** A recovered task ends cancelled (a cancel was requested) or failed with worker_lost. */
+const lostCode = (status: string) => (status === 'cancelled' ? 'cancelled' : 'worker_lost');
 
 // A claimed task is registered as running within milliseconds; 5 s is ample.
 const ORPHAN_MIN_AGE_MS = 5000;
@@ -38,6 +42,8 @@ export function startHeartbeat(options: {
   workerId: string;
   /** Tasks this process is running right now. */
   runningTaskIds: () => string[];
+  /** Counts the recoveries that end a task (failed worker_lost, cancelled). */
+  metrics?: WorkerMetrics;
 }) {
   const { db, config, logger, workerId } = options;
   const info = {
@@ -61,6 +67,7 @@ export function startHeartbeat(options: {
   const recover = async () => {
     try {
       const recovered = await workerRecoverDead(db, config.workerDeadAfterMs, workerId);
+      for (const t of recovered.tasks) options.metrics?.statusWritten(t.status, lostCode(t.status));
       if (recovered.deadWorkers.length > 0 || recovered.tasks.length > 0) {
         logger.warn(
           {
@@ -76,6 +83,7 @@ export function startHeartbeat(options: {
         options.runningTaskIds(),
         ORPHAN_MIN_AGE_MS,
       );
+      for (const t of orphans) options.metrics?.statusWritten(t.status, lostCode(t.status));
       if (orphans.length > 0) {
         logger.warn(
           { tasks: orphans.map((t) => `${t.id}:${t.status}`) },

@@ -3,6 +3,7 @@ import { logStartFacts } from '../shared/banner.ts';
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
+import { createMetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 import {
   keepRunningOnUnhandledRejection,
   loadConfigOrExit,
@@ -30,7 +31,13 @@ const pool = createPool({
   max: config.dbPoolMax,
 });
 keepRunningOnUnhandledRejection(logger);
-const worker = await startWorker({ config, pool, connectionString, logger });
+const worker = await startWorker({
+  config,
+  pool,
+  connectionString,
+  logger,
+  metrics: createMetricsRegistry(),
+});
 let stopping = false;
 onShutdownSignal(async () => {
   stopping = true;

@@ -24,6 +24,9 @@ import type { Provider } from './providers/provider.ts';
 import { runTool, toolDefinition, TOOLS } from './tools/registry.ts';
 import type { Resolver } from './webhooks/post-webhook.ts';
 import { makeWebhookTask } from './webhooks/webhook-task.ts';
+import { createMetricsRegistry, type MetricsRegistry } from '../shared/metrics/metrics-registry.ts';
+import { startMetricsServer, type RunningMetricsServer } from './metrics-server.ts';
+import { registerWorkerMetrics } from './worker-metrics.ts';
 
 export interface WorkerOptions {
   config: Config;
@@ -36,6 +39,11 @@ export interface WorkerOptions {
   webhookResolver?: Resolver;
   /** Spans of each attempt, model call and tool call; default the global tracer. */
   tracer?: Tracer;
+  /**
+   * The process's metrics registry, which the worker registers its metrics on.
+   * Unset (tests), it makes its own, without the process metrics.
+   */
+  metrics?: MetricsRegistry;
 }
 
 export interface RunningWorker {
@@ -45,6 +53,8 @@ export interface RunningWorker {
   stop(): Promise<void>;
   /** Resolves if the runner stops on its own (a fatal error). */
   done: Promise<void>;
+  /** The worker's GET /metrics, when AGENTQ_METRICS_PORT is set. */
+  metricsUrl: string | undefined;
 }
 
 function makeToolRunner(config: Config): ToolRunner {
@@ -80,6 +90,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     workerId: () => workerId,
     onSignal: (taskId, signal) => attempts.abort(taskId, signal === 'cancel' ? 'cancel' : 'fenced'),
   });
+
+  const metrics = registerWorkerMetrics(
+    options.metrics ?? createMetricsRegistry({ processMetrics: false }),
+    {
+      workerId: () => workerId,
+      concurrency: config.workerConcurrency,
+      running: () => attempts.size,
+    },
+  );
 
   const providers = new Map<ProviderName, Provider>();
   const provider = (name: ProviderName) => {
@@ -139,6 +158,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         provider,
         tools: options.tools ?? makeToolRunner(config),
         ...(options.tracer ? { tracer: options.tracer } : {}),
+        metrics,
       }),
       webhook: makeWebhookTask({ db, config, logger, resolve: options.webhookResolver }),
     },
@@ -156,8 +176,27 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     logger,
     workerId,
     runningTaskIds: () => attempts.taskIds(),
+    metrics,
   });
   await heartbeat.start();
+  let metricsServer: RunningMetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = await startMetricsServer({
+      registry: metrics.base.registry,
+      host: config.host,
+      port: config.metricsPort,
+      tokens: config.apiTokens,
+      public: config.metricsPublic,
+      logger,
+    }).catch(async (err: unknown) => {
+      // Started last, so a taken port leaves nothing running behind it.
+      await heartbeat.stop();
+      await heartbeatPool.end();
+      await runner.stop();
+      await listener.stop();
+      throw err;
+    });
+  }
   logger.info(
     { workerId, concurrency: config.workerConcurrency, defaultProvider: config.defaultProvider },
     'worker started',
@@ -166,6 +205,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   return {
     id: workerId,
     done: runner.promise.then(() => undefined),
+    metricsUrl: metricsServer?.url,
     stop() {
       stopping ??= (async () => {
         logger.info({ running: attempts.size, graceMs: config.shutdownGraceMs }, 'worker stopping');
@@ -181,6 +221,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           await heartbeat.stop();
           await heartbeatPool.end();
           await listener.stop();
+          await metricsServer?.stop();
         }
         logger.info('worker stopped');
       })();

@@ -8,6 +8,7 @@ import { context } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import * as v from 'valibot';
+import type { ApiMetrics } from '../api-metrics.ts';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import type { IssueDetail } from '../validation.ts';
@@ -63,7 +64,7 @@ const submitTaskBatchDocs = [
   }),
 ] as const;
 
-export function batchRoutes(deps: AppDeps) {
+export function batchRoutes(deps: AppDeps, metrics: ApiMetrics) {
   const { db, config } = deps;
   const app = new Hono();
 
@@ -141,6 +142,8 @@ export function batchRoutes(deps: AppDeps) {
       );
     }
     const replayed = result.outcomes.flatMap((o, i) => (o.kind === 'replayed' ? [i] : []));
+    for (const o of result.outcomes)
+      if (o.kind === 'created') metrics.tasksSubmitted.inc({ type: o.task.type });
     const body = { data: result.outcomes.map((o) => taskJson(o.task)), replayed };
     // Nothing new: the same answer a replayed single submit gets.
     if (replayed.length === result.outcomes.length) {

@@ -6,6 +6,7 @@ import { context } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import * as v from 'valibot';
+import type { ApiMetrics } from '../api-metrics.ts';
 import type { AppDeps } from '../app-deps.ts';
 import { ApiError } from '../errors.ts';
 import { parseOr400, queryObject } from '../validation.ts';
@@ -190,7 +191,7 @@ const cancelTaskDocs = [
   documentInput('param', TaskIdParams),
 ] as const;
 
-export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
+export function taskRoutes(deps: AppDeps, streams: StreamSlots, metrics: ApiMetrics) {
   const { db, config, listener } = deps;
   const app = new Hono();
   const submits = new SubmitGatherer(db);
@@ -220,6 +221,7 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
       );
     }
     c.header('Location', `/v1/tasks/${task.id}`);
+    if (outcome.kind === 'created') metrics.tasksSubmitted.inc({ type: task.type });
     if (outcome.kind === 'replayed') {
       c.header('Idempotent-Replayed', 'true');
       return c.json(taskJson(task), 200);
@@ -310,7 +312,11 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots) {
       }
       if (row.status === 'queued') {
         const cancelled = await taskCancelQueued(db, id);
-        if (cancelled) return c.json(taskJson(cancelled), 200);
+        if (cancelled) {
+          // Never reached a worker: this is where it finished.
+          metrics.base.tasksFinished.inc({ status: 'cancelled', error_code: 'cancelled' });
+          return c.json(taskJson(cancelled), 200);
+        }
       } else {
         const requested = await taskRequestCancel(db, id);
         if (requested) return c.json(taskJson(requested), 202);

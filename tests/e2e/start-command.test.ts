@@ -127,6 +127,20 @@ describe('npm start', () => {
     await runOneTask(app.url);
     const rows = await tdb.db.selectFrom('agentq.tasks').select('status').execute();
     expect(rows).toEqual([{ status: 'completed' }]);
+    // One registry for the process: the API's /metrics shows the worker's side too.
+    // (The worker counts the outcome just after writing it: wait for it.)
+    const metrics = await waitFor(
+      async () => {
+        const text = await (await fetch(`${app.url}/metrics`)).text();
+        return text.includes('agentq_tasks_finished_total{status="completed",error_code="none"} 1')
+          ? text
+          : undefined;
+      },
+      { what: 'the completed task in /metrics' },
+    );
+    expect(metrics).toContain('agentq_tasks_submitted_total{type="agent"} 1');
+    expect(metrics).toMatch(/^agentq_worker_concurrency\{worker_id="pool-[^"]+"\} 10$/m);
+    expect(metrics).toMatch(/^process_cpu_user_seconds_total \d/m);
     await app.stop();
     await waitFor(
       async () =>

@@ -14,8 +14,8 @@ import { testConfig } from './test-config.ts';
 export async function startTestApi(
   tdb: TestDatabase,
   config: Config = testConfig(),
-  /** Optional app deps: an injected re-check interval, a listen port for the Host check. */
-  extra: Pick<AppDeps, 'recheckMs' | 'listenPort'> = {},
+  /** Optional app deps: an injected re-check interval, a listen port for the Host check, the metrics registry and cache. */
+  extra: Pick<AppDeps, 'recheckMs' | 'listenPort' | 'metricsCacheMs' | 'metrics'> = {},
 ) {
   const logger = pino({ level: 'silent' });
   const listener = new NotificationListener({
