@@ -5,12 +5,28 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import { describeRoute } from 'hono-openapi';
 import type { ApiMetrics } from './api-metrics.ts';
+import { errorResponses } from './openapi.ts';
+
+// For the OpenAPI document: text, not JSON, and the /v1 token unless AGENTQ_METRICS_PUBLIC.
+const metricsDocs = describeRoute({
+  tags: ['meta'],
+  operationId: 'getMetrics',
+  summary: 'Prometheus metrics of this process (text exposition format)',
+  responses: {
+    200: {
+      description: 'the metrics, in the Prometheus text format',
+      content: { 'text/plain': { schema: { type: 'string' } } },
+    },
+    ...errorResponses(401, 403),
+  },
+});
 
 export function metricsRoutes(metrics: ApiMetrics) {
   const app = new Hono();
   const { registry } = metrics.base;
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', metricsDocs, async (c) => {
     const text = await registry.metrics();
     return c.body(text, 200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
   });
