@@ -31,7 +31,8 @@ function runbookBlocks(): Map<string, string> {
   for (const match of text.matchAll(/^```sql\n([\s\S]*?)^```$/gm)) {
     const body = match[1]!;
     const name = /^-- runbook: ([a-z0-9-]+)$/m.exec(body)?.[1];
-    if (!name) throw new Error(`a sql block of docs/sql.md has no "-- runbook: <name>" line:\n${body}`);
+    if (!name)
+      throw new Error(`a sql block of docs/sql.md has no "-- runbook: <name>" line:\n${body}`);
     if (blocks.has(name)) throw new Error(`two sql blocks of docs/sql.md are named ${name}`);
     blocks.set(name, body);
   }
@@ -117,21 +118,126 @@ interface Event {
 }
 
 const EVENTS: Event[] = [
-  { taskId: T.openai10s, seq: 3, type: 'tool_result', ago: 60, data: { id: 'c1', name: 'http_get', output: 'ok', duration_ms: 1200 } },
-  { taskId: T.openai10s, seq: 5, type: 'tool_result', ago: 50, data: { id: 'c2', name: 'calculator', output: '4', duration_ms: 5 } },
-  { taskId: T.openai40s, seq: 3, type: 'tool_result', ago: 300, data: { id: 'c3', name: 'http_get', error: 'HTTP 502', duration_ms: 3000 } },
-  { taskId: T.openai5m, seq: 3, type: 'tool_result', ago: 600, data: { id: 'c4', name: 'http_get', output: 'ok', duration_ms: 400 } },
-  { taskId: T.openai2h, seq: 3, type: 'tool_result', ago: 7000, data: { id: 'c5', name: 'http_get', output: 'ok', duration_ms: 9999 } },
+  {
+    taskId: T.openai10s,
+    seq: 3,
+    type: 'tool_result',
+    ago: 60,
+    data: { id: 'c1', name: 'http_get', output: 'ok', duration_ms: 1200 },
+  },
+  {
+    taskId: T.openai10s,
+    seq: 5,
+    type: 'tool_result',
+    ago: 50,
+    data: { id: 'c2', name: 'calculator', output: '4', duration_ms: 5 },
+  },
+  {
+    taskId: T.openai40s,
+    seq: 3,
+    type: 'tool_result',
+    ago: 300,
+    data: { id: 'c3', name: 'http_get', error: 'HTTP 502', duration_ms: 3000 },
+  },
+  {
+    taskId: T.openai5m,
+    seq: 3,
+    type: 'tool_result',
+    ago: 600,
+    data: { id: 'c4', name: 'http_get', output: 'ok', duration_ms: 400 },
+  },
+  {
+    taskId: T.openai2h,
+    seq: 3,
+    type: 'tool_result',
+    ago: 7000,
+    data: { id: 'c5', name: 'http_get', output: 'ok', duration_ms: 9999 },
+  },
   // delivered on the second attempt: not failing
-  { taskId: T.openai10s, seq: 10, type: 'webhook', ago: 8, data: { delivery_id: `msg_${T.openai10s}`, attempt: 1, outcome: 'retrying', status_code: 500, duration_ms: 20, next_attempt_at: '2026-03-10T12:00:27.000Z' } },
-  { taskId: T.openai10s, seq: 11, type: 'webhook', ago: 2, data: { delivery_id: `msg_${T.openai10s}`, attempt: 2, outcome: 'delivered', status_code: 200, duration_ms: 15 } },
+  {
+    taskId: T.openai10s,
+    seq: 10,
+    type: 'webhook',
+    ago: 8,
+    data: {
+      delivery_id: `msg_${T.openai10s}`,
+      attempt: 1,
+      outcome: 'retrying',
+      status_code: 500,
+      duration_ms: 20,
+      next_attempt_at: '2026-03-10T12:00:27.000Z',
+    },
+  },
+  {
+    taskId: T.openai10s,
+    seq: 11,
+    type: 'webhook',
+    ago: 2,
+    data: {
+      delivery_id: `msg_${T.openai10s}`,
+      attempt: 2,
+      outcome: 'delivered',
+      status_code: 200,
+      duration_ms: 15,
+    },
+  },
   // still retrying, the last attempt timed out
-  { taskId: T.failed10m, seq: 10, type: 'webhook', ago: 590, data: { delivery_id: `msg_${T.failed10m}`, attempt: 1, outcome: 'retrying', status_code: 503, duration_ms: 30, next_attempt_at: '2026-03-10T11:51:00.000Z' } },
-  { taskId: T.failed10m, seq: 11, type: 'webhook', ago: 30, data: { delivery_id: `msg_${T.failed10m}`, attempt: 2, outcome: 'retrying', error: 'timed out after 10000 ms', duration_ms: 10000, next_attempt_at: '2026-03-10T12:01:00.000Z' } },
+  {
+    taskId: T.failed10m,
+    seq: 10,
+    type: 'webhook',
+    ago: 590,
+    data: {
+      delivery_id: `msg_${T.failed10m}`,
+      attempt: 1,
+      outcome: 'retrying',
+      status_code: 503,
+      duration_ms: 30,
+      next_attempt_at: '2026-03-10T11:51:00.000Z',
+    },
+  },
+  {
+    taskId: T.failed10m,
+    seq: 11,
+    type: 'webhook',
+    ago: 30,
+    data: {
+      delivery_id: `msg_${T.failed10m}`,
+      attempt: 2,
+      outcome: 'retrying',
+      error: 'timed out after 10000 ms',
+      duration_ms: 10000,
+      next_attempt_at: '2026-03-10T12:01:00.000Z',
+    },
+  },
   // the receiver answered 410: stopped
-  { taskId: T.cancelled3m, seq: 10, type: 'webhook', ago: 120, data: { delivery_id: `msg_${T.cancelled3m}`, attempt: 1, outcome: 'gone', status_code: 410, duration_ms: 12 } },
+  {
+    taskId: T.cancelled3m,
+    seq: 10,
+    type: 'webhook',
+    ago: 120,
+    data: {
+      delivery_id: `msg_${T.cancelled3m}`,
+      attempt: 1,
+      outcome: 'gone',
+      status_code: 410,
+      duration_ms: 12,
+    },
+  },
   // gave up, but longer ago than the query looks
-  { taskId: T.openai30h, seq: 10, type: 'webhook', ago: 29 * 3600, data: { delivery_id: `msg_${T.openai30h}`, attempt: 8, outcome: 'gave_up', status_code: 500, duration_ms: 25 } },
+  {
+    taskId: T.openai30h,
+    seq: 10,
+    type: 'webhook',
+    ago: 29 * 3600,
+    data: {
+      delivery_id: `msg_${T.openai30h}`,
+      attempt: 8,
+      outcome: 'gave_up',
+      status_code: 500,
+      duration_ms: 25,
+    },
+  },
 ];
 
 const WEBHOOK_URLS: Record<string, string> = {
@@ -145,8 +251,7 @@ let tdb: TestDatabase;
 let client: pg.PoolClient;
 let jobId: string;
 
-const ago = (seconds: number | null | undefined) =>
-  seconds == null ? null : `${seconds} seconds`;
+const ago = (seconds: number | null | undefined) => (seconds == null ? null : `${seconds} seconds`);
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
@@ -164,7 +269,13 @@ beforeAll(async () => {
            ('pool-stale', 'host-b', 202, '0.1.0', 2, now() - interval '1 hour', now() - interval '60 seconds')`);
   for (const t of TASKS) {
     const finished = t.status !== 'queued' && t.status !== 'running';
-    const config = { ...(t.config ?? OPENAI), max_steps: 8, temperature: null, tools: [], system_prompt: '' };
+    const config = {
+      ...(t.config ?? OPENAI),
+      max_steps: 8,
+      temperature: null,
+      tools: [],
+      system_prompt: '',
+    };
     await client.query(
       `INSERT INTO agentq.tasks (id, type, status, input, config, error, usage, attempts,
          run_at, started_at, finished_at, worker_id, webhook_url, created_at)
@@ -181,7 +292,9 @@ beforeAll(async () => {
         finished ? SPENT : { input_tokens: 0, output_tokens: 0, llm_calls: 0, tool_calls: 0 },
         t.attempts ?? (t.status === 'queued' ? 0 : 1),
         ago(t.runAtAgo),
-        ago(t.startedAgo ?? (finished && t.status !== 'cancelled' ? (t.finishedAgo ?? 0) + 1 : null)),
+        ago(
+          t.startedAgo ?? (finished && t.status !== 'cancelled' ? (t.finishedAgo ?? 0) + 1 : null),
+        ),
         ago(t.finishedAgo),
         t.workerId ?? null,
         WEBHOOK_URLS[t.id] ?? null,
@@ -292,7 +405,16 @@ const EXPECTED: Record<string, () => Array<Array<string | null>>> = {
     ['calculator', '1', '0', '5', '5', '5'],
   ],
   'webhooks-failing': () => [
-    [T.failed10m, 'https://b.example/hook', 'retrying', '2', null, 'timed out after 10000 ms', '2026-03-10T12:01:00.000Z', at(30)],
+    [
+      T.failed10m,
+      'https://b.example/hook',
+      'retrying',
+      '2',
+      null,
+      'timed out after 10000 ms',
+      '2026-03-10T12:01:00.000Z',
+      at(30),
+    ],
     [T.cancelled3m, 'https://c.example/hook', 'gone', '1', '410', null, null, at(120)],
   ],
   'webhook-outcomes': () => [
@@ -341,7 +463,14 @@ describe('npm run psql', () => {
       });
       await mkdir(path.join(dir, 'pg'));
       // This process stands in for the postmaster: alive, so the file is current.
-      const pidFile = [process.pid, path.join(dir, 'pg'), '1700000000', '54331', '/tmp', '127.0.0.1'];
+      const pidFile = [
+        process.pid,
+        path.join(dir, 'pg'),
+        '1700000000',
+        '54331',
+        '/tmp',
+        '127.0.0.1',
+      ];
       await writeFile(path.join(dir, 'pg', 'postmaster.pid'), pidFile.join('\n') + '\n');
       expect(resolvePsqlUrl({ AGENTQ_DATA_DIR: dir })).toEqual({
         url: 'postgres://postgres:postgres@127.0.0.1:54331/postgres',
