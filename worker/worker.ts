@@ -160,7 +160,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         ...(options.tracer ? { tracer: options.tracer } : {}),
         metrics,
       }),
-      webhook: makeWebhookTask({ db, config, logger, resolve: options.webhookResolver }),
+      webhook: makeWebhookTask({
+        db,
+        config,
+        logger,
+        resolve: options.webhookResolver,
+        deliveries: metrics.base.webhookDeliveries,
+      }),
     },
   });
   if (!workerId) throw new Error('graphile-worker did not report its pool id');

@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, type RunningWorker } from '../../worker/worker.ts';
+import { createMetricsRegistry } from '../../shared/metrics/metrics-registry.ts';
 import { startTestApi } from '../helpers/api-harness.ts';
 import { testConfig } from '../helpers/test-config.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
@@ -17,6 +18,12 @@ import { startWebhookReceiver, type ReceivedWebhook } from '../helpers/webhook-r
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const OLD_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+
+const metrics = createMetricsRegistry({ processMetrics: false });
+async function deliveriesByOutcome(): Promise<Record<string, number>> {
+  const { values } = await metrics.webhookDeliveries.get();
+  return Object.fromEntries(values.map((v) => [String(v.labels.outcome), v.value]));
+}
 
 let tdb: TestDatabase;
 let api: Awaited<ReturnType<typeof startTestApi>>;
@@ -45,6 +52,7 @@ beforeAll(async () => {
     pool: tdb.pool,
     connectionString: tdb.url,
     logger: pino({ level: 'silent' }),
+    metrics,
   });
 });
 
@@ -100,6 +108,7 @@ const verify = (secret: string, r: ReceivedWebhook) =>
 
 describe('webhooks', () => {
   it('a receiver that answers 500 then 200 gets the same webhook-id twice, and both verify', async () => {
+    const before = await deliveriesByOutcome();
     const task = await submit({ webhook_url: receiver.url('/flaky') });
     expect(task.webhook_url).toBe(receiver.url('/flaky'));
     const last = await finalWebhookEvent(task.id);
@@ -137,6 +146,11 @@ describe('webhooks', () => {
     expect(hooks.map((e) => e.seq)).toEqual([statusSeq + 1, statusSeq + 2]);
     const read = (await (await api.get(`/v1/tasks/${task.id}`)).json()) as TaskJson;
     expect(read.status).toBe('completed');
+
+    // agentq_webhook_deliveries_total counted each attempt by its outcome.
+    const after = await deliveriesByOutcome();
+    expect((after.retry ?? 0) - (before.retry ?? 0)).toBe(1);
+    expect((after.delivered ?? 0) - (before.delivered ?? 0)).toBe(1);
   });
 
   it('a changed body, id or timestamp fails verification', async () => {

@@ -20,6 +20,7 @@
  * The task's status never depends on its webhook.
  */
 import type { Task } from 'graphile-worker';
+import type { Counter } from 'prom-client';
 import type { Config } from '../../shared/config.ts';
 import type { Db } from '../../shared/db/database.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -40,6 +41,8 @@ export interface WebhookTaskDeps {
   logger: Logger;
   /** Name resolution for delivery targets; the system resolver by default (tests map names). */
   resolve?: Resolver;
+  /** Counts each attempt by outcome (agentq_webhook_deliveries_total); unset, nothing is counted. */
+  deliveries?: Pick<Counter<'outcome'>, 'inc'>;
 }
 
 export type WebhookOutcome = 'delivered' | 'gone' | 'refused' | 'retrying' | 'gave_up';
@@ -110,6 +113,8 @@ export function makeWebhookTask(deps: WebhookTaskDeps): Task {
       // next_attempt_at is added by the statement, from the database's clock
     };
     await withDbRetry(() => webhookAttemptRecord(db, row.id, data, next));
+    // README names the retrying attempt `retry`.
+    deps.deliveries?.inc({ outcome: outcome === 'retrying' ? 'retry' : outcome });
     const log = outcome === 'delivered' ? logger.info.bind(logger) : logger.warn.bind(logger);
     log({ taskId: row.id, ...data }, `webhook ${outcome}`);
   };
