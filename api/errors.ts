@@ -21,7 +21,6 @@ export type ApiErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'conflict'
-  | 'unavailable'
   | 'database_unavailable'
   | 'forbidden_host'
   | 'forbidden_origin'
