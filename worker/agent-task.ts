@@ -37,6 +37,8 @@ export interface AgentTaskDeps {
   attempts: RunningAttempts;
   /** The process's batched writer for claims, step events and outcomes. */
   writer: AttemptWriter;
+  /** Resolves once this worker's row is in agentq.workers (its first heartbeat). */
+  registered?: Promise<void>;
   /** The graphile-worker pool id of this process (known once the pool exists). */
   workerId: () => string;
   provider: (name: TaskRow['config']['provider']) => Provider;
@@ -62,6 +64,10 @@ export function makeAgentTask(deps: AgentTaskDeps): Task {
       return;
     }
     const jobId = Number(helpers.job.id);
+    // graphile-worker hands out jobs as soon as its pool runs, which is before
+    // this worker's first heartbeat: a task claimed by a worker with no row in
+    // agentq.workers would look orphaned to its peers, so claims wait for it.
+    await deps.registered;
     const task = await claim(deps, taskId, jobId);
     if (!task) return;
     await runClaimed(deps, task);

@@ -3,17 +3,17 @@
  * (on a loop of its own, same period) recovers the tasks of any worker silent
  * longer than `workerDeadAfterMs` and any of its own tasks it lost track of.
  *
- * Nothing may delay the beat: it runs on its own small pool (task work cannot
- * take its connections), on a fixed-rate timer that waits for neither the
- * recovery statements nor the previous beat's spacing, and it is one round
- * trip. A worker whose event loop is busy with CPU-bound tool work in short
- * slices still gets its timer and its one query through between slices, so it
- * beats within a slice or two of the period and is never presumed dead; a
- * worker stuck in one long synchronous stretch does go silent, and its tasks
- * (fenced against its late writes) are recovered elsewhere. A failed tick
- * (database blip) is logged and retried on the next one.
+ * Nothing may delay the beat, so it runs in a thread of its own
+ * (heartbeat-thread.mjs) with its own connection: however busy the tasks keep
+ * this thread's event loop, the beat goes out on time. The main thread posts
+ * the beat thread a tick every period; a main thread silent for
+ * MAIN_THREAD_SILENCE_MS (stuck, not busy) loses its beat, and its tasks
+ * (fenced against its late writes) are recovered elsewhere. The recovery
+ * checks stay here, on their own small pool; a failed one (database blip) is
+ * logged and retried on the next.
  */
 import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { withDbRetry } from './with-db-retry.ts';
 import type { Config } from '../shared/config.ts';
 import type { Db } from '../shared/db/database.ts';
@@ -34,9 +34,16 @@ const lostCode = (status: string) => (status === 'cancelled' ? 'cancelled' : 'wo
 // A claimed task is registered as running within milliseconds; 5 s is ample.
 const ORPHAN_MIN_AGE_MS = 5000;
 
+// How long the main thread may run no timer before the beat thread stops
+// vouching for it. Busy tools yield in milliseconds or seconds; a minute of
+// silence is a wedged process, whose tasks are better run elsewhere.
+const MAIN_THREAD_SILENCE_MS = 60_000;
+
 export function startHeartbeat(options: {
   /** A Kysely over the heartbeat's own small pool: task work must never starve it. */
   db: Db;
+  /** For the beat thread's own connection. */
+  connectionString: string;
   config: Config;
   logger: Logger;
   workerId: string;
@@ -54,16 +61,11 @@ export function startHeartbeat(options: {
     concurrency: config.workerConcurrency,
   };
   let stopped = false;
+  let thread: Worker | undefined;
+  let ticker: NodeJS.Timeout | undefined;
   const timers = new Set<NodeJS.Timeout>();
   const inFlight = new Set<Promise<void>>();
 
-  const beat = async () => {
-    try {
-      await workerHeartbeat(db, info);
-    } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'heartbeat failed; retrying on the next beat');
-    }
-  };
   const recover = async () => {
     try {
       const recovered = await workerRecoverDead(db, config.workerDeadAfterMs, workerId);
@@ -124,12 +126,36 @@ export function startHeartbeat(options: {
     async start() {
       await withDbRetry(() => workerHeartbeat(db, info));
       await recover();
-      every(config.heartbeatMs, beat);
+      thread = new Worker(new URL('./heartbeat-thread.mjs', import.meta.url), {
+        workerData: {
+          connectionString: options.connectionString,
+          worker: info,
+          periodMs: config.heartbeatMs,
+          maxSilenceMs: MAIN_THREAD_SILENCE_MS,
+        },
+      });
+      thread.on('message', (m: { type: string; message?: string; silentMs?: number }) => {
+        if (m.type === 'beat-failed')
+          logger.warn({ err: m.message }, 'heartbeat failed; retrying on the next beat');
+        else if (m.type === 'main-thread-silent')
+          logger.error({ silentMs: m.silentMs }, 'main thread stuck: no longer beating');
+      });
+      thread.on('error', (err) => logger.error({ err }, 'heartbeat thread failed'));
+      const tick = setInterval(() => thread?.postMessage('tick'), config.heartbeatMs);
+      ticker = tick;
       every(config.heartbeatMs, recover);
     },
     async stop() {
       stopped = true;
       for (const timer of timers) clearTimeout(timer);
+      clearInterval(ticker);
+      if (thread) {
+        const exited = new Promise((resolve) => thread!.once('exit', resolve));
+        thread.postMessage('stop');
+        // The thread ends once its connection closes; never wait on it forever.
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+        await thread.terminate().catch(() => {});
+      }
       await Promise.all(inFlight);
       await workerRemove(db, workerId).catch(() => {});
     },

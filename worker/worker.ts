@@ -84,6 +84,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   });
   await listener.start();
   const attempts = new RunningAttempts(db, listener);
+  let markRegistered = () => {};
+  const registered = new Promise<void>((resolve) => (markRegistered = resolve));
   const writer = new AttemptWriter({
     db,
     logger,
@@ -154,6 +156,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         logger,
         attempts,
         writer,
+        registered,
         workerId: () => workerId,
         provider,
         tools: options.tools ?? makeToolRunner(config),
@@ -178,6 +181,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   });
   const heartbeat = startHeartbeat({
     db: createDb(heartbeatPool),
+    connectionString: options.connectionString,
     config,
     logger,
     workerId,
@@ -185,6 +189,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     metrics,
   });
   await heartbeat.start();
+  markRegistered();
   let metricsServer: RunningMetricsServer | undefined;
   if (config.metricsPort !== undefined) {
     metricsServer = await startMetricsServer({
