@@ -10,7 +10,7 @@
  * forms that carry an IPv4 address (mapped, NAT64, 6to4) are judged by that
  * IPv4 address, so `::ffff:127.0.0.1` is refused like `127.0.0.1`.
  */
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 
 type Range = readonly [base: bigint, prefix: number];
 
@@ -105,4 +105,22 @@ function parseV6(ip: string): bigint {
     ...tailGroups,
   ];
   return groups.reduce((acc, group) => (acc << 16n) | BigInt(parseInt(group, 16)), 0n);
+}
+
+/** An address a name resolved to, as `dns.lookup(…, { all: true })` answers. */
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+
+/**
+ * A `lookup` for an HTTP request that answers with addresses already checked,
+ * so the socket connects to one of them and never asks DNS again (a second
+ * answer could point somewhere private: DNS rebinding).
+ */
+export function pinnedLookup(addresses: readonly ResolvedAddress[]): LookupFunction {
+  return (_hostname, lookupOptions, callback) => {
+    if (lookupOptions.all) callback(null, [...addresses]);
+    else callback(null, addresses[0]!.address, addresses[0]!.family);
+  };
 }

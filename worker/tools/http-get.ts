@@ -15,15 +15,16 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
 import * as v from 'valibot';
-import { isPublicAddress } from '../../shared/address-policy.ts';
+import {
+  isPublicAddress,
+  pinnedLookup,
+  type ResolvedAddress,
+} from '../../shared/address-policy.ts';
 import { defineTool, ToolError, type ToolContext } from './tool.ts';
 
-export interface ResolvedAddress {
-  address: string;
-  family: number;
-}
+export type { ResolvedAddress };
 
 export interface HttpGetOptions {
   /** Resolves a host name to all its addresses. Default: the system resolver (`dns.lookup`). */
@@ -201,10 +202,7 @@ function request(
   signal: AbortSignal,
 ): Promise<http.IncomingMessage> {
   // The socket asks this instead of DNS, so it connects to an address we checked.
-  const pinned: LookupFunction = (_hostname, lookupOptions, callback) => {
-    if (lookupOptions.all) callback(null, addresses);
-    else callback(null, addresses[0]!.address, addresses[0]!.family);
-  };
+  const pinned = pinnedLookup(addresses);
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = client.request(url, {

@@ -9,15 +9,16 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
-import { isPublicAddress } from '../../shared/address-policy.ts';
+import { isIP } from 'node:net';
+import {
+  isPublicAddress,
+  pinnedLookup,
+  type ResolvedAddress,
+} from '../../shared/address-policy.ts';
 import { checkWebhookUrl } from '../../shared/webhooks/webhook-url.ts';
 import { retryAfterFromHeaders } from '../providers/classify-error.ts';
 
-export interface ResolvedAddress {
-  address: string;
-  family: number;
-}
+export type { ResolvedAddress };
 
 export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
@@ -119,10 +120,7 @@ function send(
   signal: AbortSignal,
 ): Promise<PostResult> {
   // The socket asks this instead of DNS, so it connects to an address we checked.
-  const pinned: LookupFunction = (_hostname, lookupOptions, callback) => {
-    if (lookupOptions.all) callback(null, addresses);
-    else callback(null, addresses[0]!.address, addresses[0]!.family);
-  };
+  const pinned = pinnedLookup(addresses);
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = client.request(url, {
