@@ -68,9 +68,15 @@ export function makeAgentTask(deps: AgentTaskDeps): Task {
     // this worker's first heartbeat: a task claimed by a worker with no row in
     // agentq.workers would look orphaned to its peers, so claims wait for it.
     await deps.registered;
-    const task = await claim(deps, taskId, jobId);
+    const early = deps.attempts.watchCancel(taskId);
+    let task: TaskRow | undefined;
+    try {
+      task = await claim(deps, taskId, jobId);
+    } finally {
+      if (!task) early.stop();
+    }
     if (!task) return;
-    await runClaimed(deps, task);
+    await runClaimed(deps, task, early);
   };
 }
 
@@ -114,7 +120,11 @@ async function claim(
   return undefined;
 }
 
-async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
+async function runClaimed(
+  deps: AgentTaskDeps,
+  task: TaskRow,
+  early: ReturnType<RunningAttempts['watchCancel']>,
+): Promise<void> {
   const { logger } = deps;
   const attempt: Attempt = attemptOf(task);
   const log = logger.child({ taskId: task.id, attempt: task.attempts, claim: task.claim });
@@ -123,7 +133,9 @@ async function runClaimed(deps: AgentTaskDeps, task: TaskRow): Promise<void> {
   deps.metrics?.attemptClaimed((task.updated_at.getTime() - task.run_at.getTime()) / 1000);
   const controller = deps.attempts.start(task.id);
   const timeout = setTimeout(() => deps.attempts.abort(task.id, 'timeout'), task.timeout_ms);
-  if (task.cancel_requested_at) deps.attempts.abort(task.id, 'cancel');
+  // Requested before the claim (the row says so) or since (the early watch heard it).
+  if (task.cancel_requested_at || early.requested()) deps.attempts.abort(task.id, 'cancel');
+  early.stop();
   let usage: TaskUsage = task.usage;
   // A child of the submit's span (stored on the task), so one trace shows the
   // submit, every attempt and the outcome.

@@ -39,6 +39,19 @@ export class RunningAttempts {
     return controller;
   }
 
+  /**
+   * Notes a cancel requested for `taskId` before its attempt is registered:
+   * between the claim's commit and start(), a NOTIFY would find no subscriber
+   * and be lost, and a task waiting on a slow model would not hear of it.
+   */
+  watchCancel(taskId: string): { requested: () => boolean; stop: () => void } {
+    let requested = false;
+    const stop = this.listener.subscribe('agentq_cancel', taskId, () => {
+      requested = true;
+    });
+    return { requested: () => requested, stop };
+  }
+
   finish(taskId: string): void {
     const entry = this.byTask.get(taskId);
     entry?.unsubscribe();
