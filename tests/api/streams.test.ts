@@ -3,9 +3,7 @@
 // process holds at most AGENTQ_MAX_STREAMS of them (429 too_many_streams with
 // Retry-After beyond), and an SSE stream ends after AGENTQ_STREAM_MAX_S with a
 // `retry:` hint so the client resumes with Last-Event-ID.
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
 import type { AppDeps } from '../../api/app-deps.ts';
 import {
   DEFAULT_RECHECK_MS,
@@ -14,8 +12,7 @@ import {
 } from '../../api/tasks/wait-for-change.ts';
 import type { Config } from '../../shared/config.ts';
 import { createDb, createPool } from '../../shared/db/database.ts';
-import { NotificationListener } from '../../shared/db/notification-listener.ts';
-import { errorOf } from '../helpers/api-harness.ts';
+import { errorOf, startTestApi } from '../helpers/api-harness.ts';
 import { testConfig } from '../helpers/test-config.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -32,33 +29,16 @@ afterAll(async () => {
 
 /** The app over its own pool, counting every connection checkout (one per query). */
 async function startApp(config: Config, extra: Pick<AppDeps, 'recheckMs'> = {}) {
-  const logger = pino({ level: 'silent' });
   const pool = createPool({ connectionString: tdb.url, applicationName: 'agentq-test-streams' });
   let checkouts = 0;
   pool.on('acquire', () => void (checkouts += 1));
-  const listener = new NotificationListener({
-    connectionString: tdb.url,
-    channels: ['agentq_task', 'agentq_event'],
-    logger,
-    applicationName: 'agentq-test-streams-listen',
-  });
-  await listener.start();
-  const shutdown = new AbortController();
-  const app = createApp({
-    db: createDb(pool),
-    pool,
-    config,
-    logger,
-    listener,
-    shutdownSignal: shutdown.signal,
-    ...extra,
-  });
+  const api = await startTestApi({ ...tdb, pool, db: createDb(pool) }, config, extra);
+  const { app, listener } = api;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    shutdown.abort();
-    await listener.stop();
+    await api.stop();
     await pool.end();
   };
   stops.push(stop);
