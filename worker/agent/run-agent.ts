@@ -11,51 +11,14 @@
  * counts the tool results written, saved with each. The last step's tools
  * still run when max_steps is reached, so their results are in the log.
  */
-import type { AgentConfig, TaskUsage } from '../../shared/db/schema.ts';
+import type { TaskUsage } from '../../shared/db/schema.ts';
 import { TaskFailure } from '../../shared/tasks/task-error.ts';
-import type { EventType } from '../../shared/db/schema.ts';
-import type { ChatMessage, Provider, ToolDefinition } from '../providers/provider.ts';
-import {
-  defaultTracing,
-  endChatSpan,
-  failSpan,
-  startChatSpan,
-  type AgentTracing,
-} from './gen-ai-spans.ts';
+import type { ChatMessage } from '../providers/provider.ts';
+import type { AgentRunDeps, AgentRunInput, AgentRunResult } from './agent-types.ts';
+import { defaultTracing, endChatSpan, failSpan, startChatSpan } from './gen-ai-spans.ts';
 import { logged, MAX_PARALLEL_TOOLS, runToolCalls } from './run-tool-calls.ts';
 
-export interface ToolRunner {
-  definitions(names: readonly string[]): ToolDefinition[];
-  run(
-    name: string,
-    args: unknown,
-    signal: AbortSignal,
-  ): Promise<{ ok: true; output: unknown } | { ok: false; error: string }>;
-}
-
-export interface AgentRunInput {
-  prompt: string;
-  config: AgentConfig;
-  /** Usage recorded by earlier attempts; this run adds to it. */
-  usage: TaskUsage;
-}
-
-export interface AgentRunDeps {
-  provider: Provider;
-  tools: ToolRunner;
-  /** Commits one step-log event (and the usage so far). Throws if the attempt was fenced out. */
-  record(type: EventType, data: Record<string, unknown>, usage?: TaskUsage): Promise<void>;
-  signal: AbortSignal;
-  /** Tool calls one turn may run; the rest get an error result. Default MAX_PARALLEL_TOOLS (16). */
-  maxParallelTools?: number;
-  /** Where the chat and tool spans go; default the global tracer under the active context. */
-  tracing?: AgentTracing;
-}
-
-export interface AgentRunResult {
-  answer: string;
-  usage: TaskUsage;
-}
+export type { AgentRunDeps, AgentRunInput, AgentRunResult, ToolRunner } from './agent-types.ts';
 
 export async function runAgent(input: AgentRunInput, deps: AgentRunDeps): Promise<AgentRunResult> {
   const { config } = input;

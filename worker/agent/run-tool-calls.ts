@@ -13,7 +13,7 @@
 import type { TaskUsage } from '../../shared/db/schema.ts';
 import type { ToolCall } from '../providers/provider.ts';
 import { endToolSpan, failSpan, startToolSpan, type AgentTracing } from './gen-ai-spans.ts';
-import type { AgentRunDeps, ToolRunner } from './run-agent.ts';
+import type { AgentRunDeps, ToolRunner } from './agent-types.ts';
 import { truncateForLog } from './truncate.ts';
 
 /** Tool calls one model turn may run at once when the worker's config says nothing else. */
