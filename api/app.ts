@@ -10,6 +10,7 @@ import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
+import { meRoutes } from './me-routes.ts';
 import { mountOpenApi } from './openapi.ts';
 import { requestSpan } from './request-span.ts';
 import { tracerOr } from '../shared/trace-context.ts';
@@ -40,10 +41,11 @@ export function createApp(deps: AppDeps): Hono {
     app.use('*', localGuard(deps.listenPort ?? (() => undefined)));
   app.route('/', healthRoutes(deps));
   if (deps.config.apiTokens.length > 0 && !deps.config.metricsPublic)
-    app.use('/metrics', bearerAuth(deps.config.apiTokens));
+    app.use('/metrics', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   app.route('/', metricsRoutes(metrics));
 
-  if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));
+  if (deps.config.apiTokens.length > 0)
+    app.use('/v1/*', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   // Checks Content-Length before reading, so an oversized body is refused unread.
   const limit = (maxSize: number) =>
     bodyLimit({
@@ -66,6 +68,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', batchRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
+  app.route('/v1', meRoutes(deps));
   // Last: the document is built from every route registered before it.
   mountOpenApi(app, deps.config);
   return app;
