@@ -11,6 +11,8 @@ import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
 import { meRoutes } from './me-routes.ts';
+import { QueueStatsReader } from './queue-stats-reader.ts';
+import { queueRoutes } from './queue-routes.ts';
 import { mountOpenApi } from './openapi.ts';
 import { requestSpan } from './request-span.ts';
 import { tracerOr } from '../shared/trace-context.ts';
@@ -69,6 +71,8 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
   app.route('/v1', meRoutes(deps));
+  const stats = new QueueStatsReader(deps.db);
+  app.route('/v1', queueRoutes(deps, stats));
   // Last: the document is built from every route registered before it.
   mountOpenApi(app, deps.config);
   return app;
