@@ -23,6 +23,7 @@ import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
 import { changesRoutes } from './tasks/changes-routes.ts';
+import { rerunRoutes } from './tasks/rerun-routes.ts';
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', batchRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
+  app.route('/v1/tasks', rerunRoutes(deps, metrics));
   app.route('/v1', meRoutes(deps));
   const stats = new QueueStatsReader(deps.db);
   app.route('/v1', queueRoutes(deps, stats));
