@@ -10,6 +10,9 @@ import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
+import { meRoutes } from './me-routes.ts';
+import { QueueStatsReader } from './queue-stats-reader.ts';
+import { queueRoutes } from './queue-routes.ts';
 import { mountOpenApi } from './openapi.ts';
 import { requestSpan } from './request-span.ts';
 import { tracerOr } from '../shared/trace-context.ts';
@@ -19,6 +22,9 @@ import { StreamSlots } from './tasks/stream-slots.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
+import { changesRoutes } from './tasks/changes-routes.ts';
+import { rerunRoutes } from './tasks/rerun-routes.ts';
+import { bulkCancelRoutes } from './tasks/bulk-cancel-routes.ts';
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -40,10 +46,11 @@ export function createApp(deps: AppDeps): Hono {
     app.use('*', localGuard(deps.listenPort ?? (() => undefined)));
   app.route('/', healthRoutes(deps));
   if (deps.config.apiTokens.length > 0 && !deps.config.metricsPublic)
-    app.use('/metrics', bearerAuth(deps.config.apiTokens));
+    app.use('/metrics', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   app.route('/', metricsRoutes(metrics));
 
-  if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));
+  if (deps.config.apiTokens.length > 0)
+    app.use('/v1/*', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   // Checks Content-Length before reading, so an oversized body is refused unread.
   const limit = (maxSize: number) =>
     bodyLimit({
@@ -64,8 +71,14 @@ export function createApp(deps: AppDeps): Hono {
   );
   const streams = new StreamSlots(deps.config.maxStreams);
   app.route('/v1/tasks', batchRoutes(deps, metrics));
+  app.route('/v1/tasks', bulkCancelRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
+  app.route('/v1/tasks', rerunRoutes(deps, metrics));
+  app.route('/v1', meRoutes(deps));
+  const stats = new QueueStatsReader(deps.db);
+  app.route('/v1', queueRoutes(deps, stats));
+  app.route('/v1', changesRoutes(deps, streams, stats));
   // Last: the document is built from every route registered before it.
   mountOpenApi(app, deps.config);
   return app;
