@@ -33,6 +33,12 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
   }
 }
 
+// A reader that stops early (`agentq list | head -1`) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  throw err;
+});
+
 const code = await runCli(process.argv, process.env);
 process.exitCode = code;
 // Nothing should keep the process alive now; if something does, do not hang.

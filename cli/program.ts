@@ -168,7 +168,11 @@ export function buildProgram(env: NodeJS.ProcessEnv, setExit: (code: number) => 
     .argument('<prompt>', 'the prompt ("-" reads it from standard input)')
     .option('--provider <name>', "openai, google or offline (default: the API's)")
     .option('--model <name>', "the model (default: the provider's)")
-    .option('--tool <name>', 'a tool the model may call; repeat for more (default: all)', collect)
+    .option(
+      '--tool <name>',
+      "a tool the model may call; repeat for more (default: the API's defaults)",
+      collect,
+    )
     .option('--max-steps <n>', 'model turns before the task fails', wholeNumber(1, 1_000_000))
     .option('--temperature <t>', 'sampling temperature', decimal)
     .option('--system-prompt <text>', 'the system prompt')

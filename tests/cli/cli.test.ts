@@ -10,7 +10,14 @@ import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import type { FakeLlmServer } from '../helpers/fake-llm-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { freePort } from '../../shared/db/embedded-postgres.ts';
-import { ESCAPE, jsonLines, runCli, startCli } from '../helpers/run-cli.ts';
+import {
+  canRunOnTerminal,
+  ESCAPE,
+  jsonLines,
+  runCli,
+  runCliOnTerminal,
+  startCli,
+} from '../helpers/run-cli.ts';
 
 const TOKEN = 'cli-test-token-4821';
 
@@ -33,11 +40,15 @@ beforeAll(async () => {
     AGENTQ_POLL_INTERVAL_MS: '200',
     AGENTQ_RETRY_BASE_MS: '100',
   };
-  [api, securedApi, worker] = await Promise.all([
-    startApiProcess(env),
-    startApiProcess({ ...env, AGENTQ_API_TOKENS: TOKEN, AGENTQ_STREAM_MAX_S: '1' }),
-    startWorkerProcess(env),
-  ]);
+  // One after another: on a busy 2-core machine three cold starts at once can
+  // each take longer than the harness allows.
+  api = await startApiProcess(env);
+  worker = await startWorkerProcess(env);
+  securedApi = await startApiProcess({
+    ...env,
+    AGENTQ_API_TOKENS: TOKEN,
+    AGENTQ_STREAM_MAX_S: '1',
+  });
   client = apiClient(api.url);
 });
 
@@ -281,6 +292,28 @@ describe('output for scripts and terminals', () => {
     expect(both.code).toBe(0);
     expect(both.stdout + both.stderr).not.toMatch(ESCAPE);
   });
+
+  it.skipIf(!canRunOnTerminal)(
+    'on a terminal: colours and a spinner while the model thinks; NO_COLOR drops the colours',
+    async () => {
+      // The colour escape sequences (SGR), and the spinner's first frames.
+      // eslint-disable-next-line no-control-regex -- escape sequences are what it looks for
+      const SGR = /\u001b\[[0-9;]*m/;
+      // A frame (coloured or not), then what the task waits on.
+      // eslint-disable-next-line no-control-regex -- escape sequences are what it looks for
+      const SPINNER = /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏](\u001b\[39m)? the model is thinking…/;
+      const args = ['submit', '[delay=600] What is 7 * 7? (cli tty)', '--follow'];
+      const tty = await runCliOnTerminal(args, { env: { AGENTQ_URL: api.url } });
+      expect(tty.code).toBe(0);
+      expect(tty.stdout).toMatch(SGR);
+      expect(tty.stdout).toMatch(SPINNER);
+      expect(tty.stdout).toContain('The answer is 49.');
+      const plain = await runCliOnTerminal(args, { env: { AGENTQ_URL: api.url, NO_COLOR: '1' } });
+      expect(plain.code).toBe(0);
+      expect(plain.stdout).not.toMatch(SGR);
+      expect(plain.stdout).toMatch(SPINNER);
+    },
+  );
 });
 
 describe('errors say what to fix', () => {

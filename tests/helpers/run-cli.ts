@@ -3,7 +3,7 @@
  * user's shell does, and collects what it printed and its exit code. The
  * environment starts clean of the CLI's own variables and of colour settings.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,3 +76,35 @@ export function jsonLines(text: string): Array<Record<string, unknown>> {
 
 /** ANSI escape sequences (colours and cursor control). */
 export const ESCAPE = '\u001b[';
+
+/** Whether util-linux `script` is here to give the CLI a terminal. */
+export const canRunOnTerminal = spawnSync('script', ['--version']).status === 0;
+
+/**
+ * Runs `agentq <args>` on a pseudo-terminal (util-linux `script`), as in a
+ * user's terminal: stdout and stderr are the terminal, so both arrive in `stdout`.
+ */
+export function runCliOnTerminal(
+  args: string[],
+  options: { env?: Record<string, string | undefined> } = {},
+): Promise<CliResult> {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = [process.execPath, BIN, ...args].map(quote).join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], {
+    cwd: ROOT,
+    // Not CI: the spinner (like yocto-spinner itself) stays still under CI.
+    env: cliEnv({ CI: undefined, TERM: 'xterm-256color', ...options.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+  return new Promise((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
