@@ -50,7 +50,7 @@ beforeAll(async () => {
     AGENTQ_STREAM_MAX_S: '1',
   });
   client = apiClient(api.url);
-});
+}, 150_000);
 
 afterAll(async () => {
   await Promise.all([api?.stop(), securedApi?.stop(), worker?.stop()]);
