@@ -19,6 +19,7 @@ import { StreamSlots } from './tasks/stream-slots.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
+import { dashboardRoutes } from './dashboard/dashboard-routes.tsx';
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -66,6 +67,8 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', batchRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
+  // Page shells and their files, outside /v1: no data, so no token (the script sends it).
+  app.route('/', dashboardRoutes(deps.config));
   // Last: the document is built from every route registered before it.
   mountOpenApi(app, deps.config);
   return app;
