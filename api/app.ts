@@ -10,6 +10,7 @@ import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
+import { meRoutes } from './me-routes.ts';
 import { mountOpenApi } from './openapi.ts';
 import { requestSpan } from './request-span.ts';
 import { tracerOr } from '../shared/trace-context.ts';
@@ -41,10 +42,11 @@ export function createApp(deps: AppDeps): Hono {
     app.use('*', localGuard(deps.listenPort ?? (() => undefined)));
   app.route('/', healthRoutes(deps));
   if (deps.config.apiTokens.length > 0 && !deps.config.metricsPublic)
-    app.use('/metrics', bearerAuth(deps.config.apiTokens));
+    app.use('/metrics', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   app.route('/', metricsRoutes(metrics));
 
-  if (deps.config.apiTokens.length > 0) app.use('/v1/*', bearerAuth(deps.config.apiTokens));
+  if (deps.config.apiTokens.length > 0)
+    app.use('/v1/*', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   // Checks Content-Length before reading, so an oversized body is refused unread.
   const limit = (maxSize: number) =>
     bodyLimit({
@@ -67,6 +69,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', batchRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
+  app.route('/v1', meRoutes(deps));
   // Page shells and their files, outside /v1: no data, so no token (the script sends it).
   app.route('/', dashboardRoutes(deps.config));
   // Last: the document is built from every route registered before it.

@@ -14,6 +14,7 @@ export type ApiErrorCode =
   | 'invalid_id'
   | 'invalid_cursor'
   | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'method_not_allowed'
   | 'idempotency_conflict'

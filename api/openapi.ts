@@ -59,13 +59,16 @@ export function documentInput(target: 'query' | 'param', schema: GenericSchema) 
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'invalid input (`details.issues` names each field at fault)',
   401: 'tokens are configured and no valid `Authorization: Bearer <token>` was sent',
-  403: 'API without tokens: a foreign `Host` or a cross-site `Origin`',
+  403:
+    'API without tokens: a foreign `Host` or a cross-site `Origin`; with tokens: ' +
+    'a read-only token (AGENTQ_API_READ_TOKENS) on a write (`forbidden`)',
   404: 'no such task',
   409: 'a conflict (the code says which)',
   413: 'the body is larger than the limit',
   415: 'the body is not `application/json`',
   429: 'too many open streams and long-polls; honour `Retry-After`',
   503: 'the database is unavailable; honour `Retry-After`',
+  500: 'a bug; the details are in the log',
 };
 
 /** The error answers of a route, each with the one error shape. */

@@ -47,6 +47,7 @@ const EnvSchema = v.object({
   PORT: integer(0, 65535, 8080),
   HOST: optionalText,
   AGENTQ_API_TOKENS: list,
+  AGENTQ_API_READ_TOKENS: list,
   AGENTQ_WORKER_CONCURRENCY: integer(1, 1000, 10),
   AGENTQ_DEFAULT_PROVIDER: v.optional(
     v.picklist(PROVIDER_NAMES, `must be one of ${PROVIDER_NAMES.join(', ')}`),
@@ -109,6 +110,11 @@ export interface Config {
   host: string;
   /** Bearer tokens for /v1; empty means the API is open and bound to loopback. */
   apiTokens: string[];
+  /**
+   * Read-only bearer tokens (AGENTQ_API_READ_TOKENS): every GET under /v1 (and
+   * /metrics), every write a 403. Requires apiTokens. Default none.
+   */
+  apiReadTokens: string[];
   /** Tasks one worker process runs at once. Default 10. */
   workerConcurrency: number;
   /** Provider for tasks that name none. */
@@ -216,14 +222,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `invalid HOST: ${host} would expose an API without authentication; set AGENTQ_API_TOKENS`,
     );
   }
-  const placeholder = e.AGENTQ_API_TOKENS.find(isPlaceholderToken);
-  if (placeholder !== undefined) {
+  checkTokens('AGENTQ_API_TOKENS', e.AGENTQ_API_TOKENS);
+  checkTokens('AGENTQ_API_READ_TOKENS', e.AGENTQ_API_READ_TOKENS);
+  if (e.AGENTQ_API_READ_TOKENS.length > 0 && e.AGENTQ_API_TOKENS.length === 0) {
     throw new ConfigError(
-      `invalid AGENTQ_API_TOKENS: "${placeholder}" is a placeholder, not a secret; set a random token (e.g. openssl rand -hex 32)`,
+      'invalid AGENTQ_API_READ_TOKENS: read-only tokens need AGENTQ_API_TOKENS set too (without it the API is open and bound to loopback)',
     );
-  }
-  if (e.AGENTQ_API_TOKENS.some((t) => t.length < 8)) {
-    throw new ConfigError('invalid AGENTQ_API_TOKENS: each token must be at least 8 characters');
   }
   // npm start runs the API and a worker in one process: one port each.
   if (
@@ -248,6 +252,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     port: e.PORT,
     host,
     apiTokens: e.AGENTQ_API_TOKENS,
+    apiReadTokens: e.AGENTQ_API_READ_TOKENS,
     workerConcurrency: e.AGENTQ_WORKER_CONCURRENCY,
     defaultProvider,
     defaultProviderReason,
@@ -281,6 +286,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsPort: e.AGENTQ_METRICS_PORT,
     metricsPublic: e.AGENTQ_METRICS_PUBLIC === 'true',
   };
+}
+
+/** Each token of `variable` must be a real secret: no placeholder, at least 8 characters. */
+function checkTokens(variable: string, tokens: readonly string[]): void {
+  const placeholder = tokens.find(isPlaceholderToken);
+  if (placeholder !== undefined) {
+    throw new ConfigError(
+      `invalid ${variable}: "${placeholder}" is a placeholder, not a secret; set a random token (e.g. openssl rand -hex 32)`,
+    );
+  }
+  if (tokens.some((t) => t.length < 8)) {
+    throw new ConfigError(`invalid ${variable}: each token must be at least 8 characters`);
+  }
 }
 
 function parseAllowedModelsOrThrow(text: string | undefined): AllowedModels | undefined {

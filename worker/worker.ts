@@ -196,7 +196,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       registry: metrics.base.registry,
       host: config.host,
       port: config.metricsPort,
-      tokens: config.apiTokens,
+      tokens: [...config.apiTokens, ...config.apiReadTokens],
       public: config.metricsPublic,
       logger,
     }).catch(async (err: unknown) => {
