@@ -27,21 +27,23 @@ export function TaskPage({ id }: { id: string }) {
         <div id="task-answer" class="answer-text"></div>
       </section>
       <div class="task-grid">
-        <section aria-labelledby="prompt-title">
-          <h2 id="prompt-title">Prompt</h2>
-          <pre id="task-prompt" class="prompt"></pre>
-        </section>
+        <div>
+          <section aria-labelledby="prompt-title">
+            <h2 id="prompt-title">Prompt</h2>
+            <pre id="task-prompt" class="prompt"></pre>
+          </section>
+          <section aria-labelledby="steps-title">
+            <h2 id="steps-title">
+              Steps <span id="steps-live" class="live-state"></span>
+            </h2>
+            <ol id="timeline" class="timeline"></ol>
+          </section>
+        </div>
         <section aria-labelledby="details-title">
           <h2 id="details-title">Details</h2>
           <dl id="task-details" class="details"></dl>
         </section>
       </div>
-      <section aria-labelledby="steps-title">
-        <h2 id="steps-title">
-          Steps <span id="steps-live" class="live-state"></span>
-        </h2>
-        <ol id="timeline" class="timeline"></ol>
-      </section>
     </article>
   );
 }
