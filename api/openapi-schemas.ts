@@ -13,6 +13,7 @@ import { TASK_STATUSES } from '../shared/db/schema.ts';
 import { TASK_ERROR_CODES } from '../shared/tasks/task-error.ts';
 import type { errorBody } from './errors.ts';
 import type { TaskJson } from './tasks/task-json.ts';
+import { SUMMARY_CHARS, type TaskSummaryJson } from '../shared/tasks/task-summary.ts';
 
 const whole = v.pipe(v.number(), v.integer());
 const count = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -20,63 +21,86 @@ const instant = v.pipe(v.string(), v.isoTimestamp(), v.description('ISO-8601, UT
 const maybeInstant = v.nullable(instant);
 const jsonObject = v.record(v.string(), v.unknown());
 
-export const TaskSchema = v.pipe(
-  v.strictObject({
-    id: v.pipe(v.string(), v.uuid(), v.description('UUIDv7: sorts by creation time')),
-    type: v.literal('agent'),
-    status: v.picklist(TASK_STATUSES),
-    input: v.strictObject({ prompt: v.string() }),
-    config: v.pipe(
-      v.strictObject({
-        provider: v.picklist(PROVIDER_NAMES),
-        model: v.string(),
-        max_steps: whole,
-        temperature: v.nullable(v.number()),
-        tools: v.array(v.string()),
-        system_prompt: v.string(),
-      }),
-      v.description('the submitted config resolved against the server defaults'),
-    ),
-    result: v.nullable(v.strictObject({ answer: v.string() })),
-    error: v.pipe(
-      v.nullable(
-        v.strictObject({
-          code: v.picklist(TASK_ERROR_CODES),
-          message: v.string(),
-          retryable: v.boolean(),
-        }),
-      ),
-      v.description('why the last attempt failed; null while none has'),
-    ),
-    usage: v.strictObject({
-      input_tokens: count,
-      output_tokens: count,
-      llm_calls: count,
-      tool_calls: count,
+const taskEntries = {
+  id: v.pipe(v.string(), v.uuid(), v.description('UUIDv7: sorts by creation time')),
+  type: v.literal('agent'),
+  status: v.picklist(TASK_STATUSES),
+  input: v.strictObject({ prompt: v.string() }),
+  config: v.pipe(
+    v.strictObject({
+      provider: v.picklist(PROVIDER_NAMES),
+      model: v.string(),
+      max_steps: whole,
+      temperature: v.nullable(v.number()),
+      tools: v.array(v.string()),
+      system_prompt: v.string(),
     }),
-    attempts: count,
-    max_attempts: whole,
-    priority: whole,
-    timeout_s: v.number(),
-    metadata: jsonObject,
-    idempotency_key: v.nullable(v.string()),
-    created_at: instant,
-    updated_at: instant,
-    run_at: instant,
-    started_at: maybeInstant,
-    finished_at: maybeInstant,
-    cancel_requested_at: maybeInstant,
-    webhook_url: v.pipe(
-      v.nullable(v.string()),
-      v.description('where the signed terminal-status webhook goes, if any'),
+    v.description('the submitted config resolved against the server defaults'),
+  ),
+  result: v.nullable(v.strictObject({ answer: v.string() })),
+  error: v.pipe(
+    v.nullable(
+      v.strictObject({
+        code: v.picklist(TASK_ERROR_CODES),
+        message: v.string(),
+        retryable: v.boolean(),
+      }),
+    ),
+    v.description('why the last attempt failed; null while none has'),
+  ),
+  usage: v.strictObject({
+    input_tokens: count,
+    output_tokens: count,
+    llm_calls: count,
+    tool_calls: count,
+  }),
+  attempts: count,
+  max_attempts: whole,
+  priority: whole,
+  timeout_s: v.number(),
+  metadata: jsonObject,
+  idempotency_key: v.nullable(v.string()),
+  created_at: instant,
+  updated_at: instant,
+  run_at: instant,
+  started_at: maybeInstant,
+  finished_at: maybeInstant,
+  cancel_requested_at: maybeInstant,
+  webhook_url: v.pipe(
+    v.nullable(v.string()),
+    v.description('where the signed terminal-status webhook goes, if any'),
+  ),
+};
+
+export const TaskSchema = v.pipe(
+  v.strictObject(taskEntries),
+  v.metadata({ ref: 'Task', description: 'A task as the API shows it.' }),
+);
+
+export const TaskSummarySchema = v.pipe(
+  v.strictObject({
+    ...taskEntries,
+    input_truncated: v.pipe(
+      v.boolean(),
+      v.description(`\`input.prompt\` was cut to ${SUMMARY_CHARS} characters plus "…"`),
+    ),
+    result_truncated: v.pipe(
+      v.boolean(),
+      v.description(`\`result.answer\` was cut to ${SUMMARY_CHARS} characters plus "…"`),
     ),
   }),
-  v.metadata({ ref: 'Task', description: 'A task as the API shows it.' }),
+  v.metadata({
+    ref: 'TaskSummary',
+    description: 'A task in the summary view (`view=summary`, the change stream): long texts cut.',
+  }),
 );
 
 export const TaskPageSchema = v.pipe(
   v.strictObject({
-    data: v.array(TaskSchema),
+    data: v.pipe(
+      v.array(v.union([TaskSchema, TaskSummarySchema])),
+      v.description('tasks, or task summaries with `view=summary`'),
+    ),
     next_cursor: v.pipe(
       v.nullable(v.string()),
       v.description('pass as `cursor` for the next (older) page; null on the last page'),
@@ -145,6 +169,8 @@ export const ReadySchema = v.strictObject({
 // Compile-time: the documented shapes are the shapes the code builds.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const taskMatches: Same<v.InferOutput<typeof TaskSchema>, TaskJson> = true;
+const summaryMatches: Same<v.InferOutput<typeof TaskSummarySchema>, TaskSummaryJson> = true;
+void summaryMatches;
 const errorFits: ReturnType<typeof errorBody> extends v.InferOutput<typeof ErrorSchema>
   ? true
   : false = true;

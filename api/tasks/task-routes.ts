@@ -14,12 +14,14 @@ import {
   taskCancelQueued,
   taskFindById,
   taskList,
+  taskListSummary,
   taskRequestCancel,
   type TaskRow,
 } from '../../shared/tasks/task-queries.ts';
-import { TASK_STATUSES } from '../../shared/db/schema.ts';
+import { SUMMARY_CHARS, taskSummaryJson } from '../../shared/tasks/task-summary.ts';
+import { FILTER_FIELDS, taskFilterOf } from './task-filter.ts';
 import { traceCarrierOf } from '../../shared/trace-context.ts';
-import { parseTimestamp, SubmitBody } from './submit-schema.ts';
+import { SubmitBody } from './submit-schema.ts';
 import { SubmitGatherer } from './submit-gatherer.ts';
 import { idempotencyKeyOf, newTaskFrom, parseSubmitBody } from './submit-request.ts';
 import { isTerminal, taskJson } from './task-json.ts';
@@ -50,28 +52,18 @@ const GetQuery = v.strictObject({
   ),
 });
 
-const timestamp = v.pipe(
-  v.string(),
-  v.isoTimestamp('must be an ISO-8601 timestamp with a time zone'),
-  v.check((s) => parseTimestamp(s) !== undefined, 'is not a real date'),
-  v.transform((s) => parseTimestamp(s)!),
-);
-
 const ListQuery = v.strictObject({
-  status: v.optional(
+  ...FILTER_FIELDS,
+  view: v.optional(
     v.pipe(
-      v.string(),
-      v.metadata({
-        description: `comma-separated statuses: ${TASK_STATUSES.join(', ')}`,
-        examples: ['queued,running'],
-      }),
-      v.transform((s) => s.split(',')),
-      v.array(v.picklist(TASK_STATUSES, `must be one of: ${TASK_STATUSES.join(', ')}`)),
+      v.picklist(['full', 'summary'], 'must be full or summary'),
+      v.description(
+        `summary: \`input.prompt\` and \`result.answer\` cut to ${SUMMARY_CHARS} characters plus "…", ` +
+          'with `input_truncated` and `result_truncated` saying so',
+      ),
     ),
+    'full',
   ),
-  type: v.optional(v.picklist(['agent'], 'must be "agent"')),
-  created_after: v.optional(timestamp),
-  created_before: v.optional(timestamp),
   limit: v.optional(
     v.pipe(
       v.string(),
@@ -153,6 +145,11 @@ const listTasksDocs = [
     tags: ['tasks'],
     operationId: 'listTasks',
     summary: 'List tasks, newest first',
+    description:
+      'Filters combine with AND; each list filter (comma-separated) matches any of its values. ' +
+      '`q` matches ids by prefix when it looks like one (8+ hex digits), else the prompt ' +
+      '(case-insensitive substring). `view=summary` cuts long prompts and answers. The ' +
+      'cursor pages through the same filter.',
     responses: {
       200: { description: 'a page of tasks', content: jsonContent(TaskPageSchema) },
       ...errorResponses(400, 401, 403, 503),
@@ -231,18 +228,22 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots, metrics: ApiMetr
 
   app.get('/', ...listTasksDocs, async (c) => {
     const q = parseOr400(ListQuery, queryObject(c.req.url));
-    const { rows, hasMore } = await taskList(db, {
-      status: q.status,
-      type: q.type,
-      createdAfter: q.created_after,
-      createdBefore: q.created_before,
+    const filter = {
+      ...taskFilterOf(q),
       beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
       limit: q.limit,
-    });
-    const last = rows.at(-1);
+    };
+    const page =
+      q.view === 'summary'
+        ? await taskListSummary(db, filter).then((p) => ({
+            ...p,
+            data: p.rows.map(taskSummaryJson),
+          }))
+        : await taskList(db, filter).then((p) => ({ ...p, data: p.rows.map(taskJson) }));
+    const last = page.rows.at(-1);
     return c.json({
-      data: rows.map(taskJson),
-      next_cursor: hasMore && last ? encodeCursor(last.id) : null,
+      data: page.data,
+      next_cursor: page.hasMore && last ? encodeCursor(last.id) : null,
     });
   });
 

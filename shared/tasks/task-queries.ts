@@ -8,9 +8,11 @@
  */
 import { CompiledQuery, sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
-import type { AgentConfig, Database, TaskStatus } from '../db/schema.ts';
+import type { AgentConfig, Database } from '../db/schema.ts';
 import { appendEvent } from './event-queries.ts';
 import { CANCELLED_ERROR } from './task-error.ts';
+import { taskFilterWhere, type TaskFilter } from './task-filter.ts';
+import { selectSummary } from './task-summary.ts';
 
 export type TaskRow = Awaited<ReturnType<typeof taskFindById>> & {};
 
@@ -265,30 +267,48 @@ export async function taskFindByIdempotencyKey(db: Db, key: string) {
     .executeTakeFirst();
 }
 
-export interface TaskListFilter {
-  status?: TaskStatus[];
-  type?: string;
-  createdAfter?: Date;
-  createdBefore?: Date;
+export interface TaskListFilter extends TaskFilter {
   /** Return tasks older than this id (ids are time-ordered UUIDv7). */
   beforeId?: string;
   limit: number;
 }
 
-/** Newest first. Asks for one extra row so the caller knows whether a next page exists. */
-export async function taskList(db: Db, filter: TaskListFilter) {
+/** A page, newest first: one extra row is read so the caller knows whether a next page exists. */
+function taskListQuery(db: Db, filter: TaskListFilter) {
   let query = db
     .selectFrom('agentq.tasks')
-    .selectAll()
+    .where(taskFilterWhere(filter))
     .orderBy('id', 'desc')
     .limit(filter.limit + 1);
-  if (filter.status?.length) query = query.where('status', 'in', filter.status);
-  if (filter.type) query = query.where('type', '=', filter.type as 'agent');
-  if (filter.createdAfter) query = query.where('created_at', '>', filter.createdAfter);
-  if (filter.createdBefore) query = query.where('created_at', '<', filter.createdBefore);
   if (filter.beforeId) query = query.where('id', '<', filter.beforeId);
-  const rows = await query.execute();
-  return { rows: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
+  return query;
+}
+
+const pageOf = <T>(rows: T[], limit: number) => ({
+  rows: rows.slice(0, limit),
+  hasMore: rows.length > limit,
+});
+
+/** Newest first, whole tasks. */
+export async function taskList(db: Db, filter: TaskListFilter) {
+  return pageOf(await taskListQuery(db, filter).selectAll().execute(), filter.limit);
+}
+
+/** Newest first, in the summary view (long prompts and answers cut in SQL). */
+export async function taskListSummary(db: Db, filter: TaskListFilter) {
+  return pageOf(await selectSummary(taskListQuery(db, filter)).execute(), filter.limit);
+}
+
+/** The tasks among `ids` that match `filter`, in the summary view, oldest first. */
+export async function taskSummariesByIds(db: Db, ids: readonly string[], filter: TaskFilter) {
+  if (ids.length === 0) return [];
+  return selectSummary(
+    db
+      .selectFrom('agentq.tasks')
+      .where('id', '=', sql<string>`ANY(${[...ids]}::uuid[])`)
+      .where(taskFilterWhere(filter))
+      .orderBy('id'),
+  ).execute();
 }
 
 /** queued → cancelled, removing its (unlocked) job in the same transaction. */

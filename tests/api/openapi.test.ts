@@ -137,8 +137,12 @@ describe('GET /openapi.json', () => {
     expect(list.map((p) => p.name)).toEqual([
       'status',
       'type',
+      'provider',
+      'model',
+      'q',
       'created_after',
       'created_before',
+      'view',
       'limit',
       'cursor',
     ]);
@@ -230,6 +234,14 @@ describe('documented examples and answers', () => {
     const batch = await api.post('/v1/tasks/batch', { tasks: [body] });
     expect(batch.status).toBe(200);
     expectDocumented('/v1/tasks/batch', 'post', 200, await batch.json());
+  });
+
+  it('a summary page answers as documented', async () => {
+    await api.post('/v1/tasks', { input: { prompt: 'long '.repeat(100) } });
+    const res = await api.get('/v1/tasks?view=summary&limit=5');
+    const page = (await res.json()) as { data: Array<{ input_truncated: boolean }> };
+    expect(page.data.some((t) => t.input_truncated)).toBe(true);
+    expectDocumented('/v1/tasks', 'get', 200, page);
   });
 
   it('the probes answer as documented', async () => {
