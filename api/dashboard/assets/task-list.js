@@ -251,7 +251,11 @@ export async function startTaskList({ canWrite }) {
 
 /** Cancel every queued or running task the filter matches, after saying how many. */
 async function bulkCancel(filter) {
-  const body = { filter: Object.fromEntries(Object.entries(filter).filter(([, v]) => isSet(v))) };
+  // The same strings as the list's query (a status list joined by commas).
+  const fields = Object.entries(filter)
+    .filter(([, v]) => isSet(v))
+    .map(([name, v]) => [name, Array.isArray(v) ? v.join(',') : v]);
+  const body = { filter: Object.fromEntries(fields) };
   let matched;
   try {
     ({ matched } = await api('/v1/tasks/cancel', {
