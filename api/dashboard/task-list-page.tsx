@@ -56,18 +56,7 @@ export function TaskListPage() {
             <option value="agent">agent</option>
           </select>
         </label>
-        <label>
-          Provider
-          <select name="provider">
-            <option value="">any</option>
-            {PROVIDER_NAMES.map((p) => (
-              <option value={p}>{p}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Model <input type="text" name="model" placeholder="any" spellcheck={false} />
-        </label>
+        <ProviderAndModel unset="any" unsetModel="any" />
         <label>
           Created after <input type="datetime-local" name="created_after" />
         </label>
@@ -132,18 +121,7 @@ function NewTaskForm() {
         Prompt
         <textarea name="prompt" rows={4} required maxlength={100_000}></textarea>
       </label>
-      <label>
-        Provider
-        <select name="provider">
-          <option value="">server default</option>
-          {PROVIDER_NAMES.map((p) => (
-            <option value={p}>{p}</option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Model <input type="text" name="model" placeholder="provider default" spellcheck={false} />
-      </label>
+      <ProviderAndModel unset="server default" unsetModel="provider default" />
       <label>
         Max steps
         <input type="number" name="max_steps" min={1} max={100} value={DEFAULT_MAX_STEPS} />
@@ -165,5 +143,25 @@ function NewTaskForm() {
       <p id="submit-error" class="error-text" role="alert"></p>
       <button type="submit">Submit task</button>
     </form>
+  );
+}
+
+/** The provider choice (unset: `unset`) and the model field, in the filter and the submit form. */
+function ProviderAndModel({ unset, unsetModel }: { unset: string; unsetModel: string }) {
+  return (
+    <>
+      <label>
+        Provider
+        <select name="provider">
+          <option value="">{unset}</option>
+          {PROVIDER_NAMES.map((p) => (
+            <option value={p}>{p}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Model <input type="text" name="model" placeholder={unsetModel} spellcheck={false} />
+      </label>
+    </>
   );
 }
