@@ -11,6 +11,8 @@ import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
 import { meRoutes } from './me-routes.ts';
+import { QueueStatsReader } from './queue-stats-reader.ts';
+import { queueRoutes } from './queue-routes.ts';
 import { mountOpenApi } from './openapi.ts';
 import { requestSpan } from './request-span.ts';
 import { tracerOr } from '../shared/trace-context.ts';
@@ -44,6 +46,8 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.config.apiTokens.length > 0 && !deps.config.metricsPublic)
     app.use('/metrics', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   app.route('/', metricsRoutes(metrics));
+  // Page shells and their files, outside /v1: no data, so no token (the script sends it).
+  app.route('/', dashboardRoutes(deps.config));
 
   if (deps.config.apiTokens.length > 0)
     app.use('/v1/*', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
@@ -70,8 +74,8 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
   app.route('/v1', meRoutes(deps));
-  // Page shells and their files, outside /v1: no data, so no token (the script sends it).
-  app.route('/', dashboardRoutes(deps.config));
+  const stats = new QueueStatsReader(deps.db);
+  app.route('/v1', queueRoutes(deps, stats));
   // Last: the document is built from every route registered before it.
   mountOpenApi(app, deps.config);
   return app;

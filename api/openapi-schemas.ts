@@ -12,6 +12,7 @@ import { PROVIDER_NAMES } from '../shared/catalog.ts';
 import { TASK_STATUSES } from '../shared/db/schema.ts';
 import { TASK_ERROR_CODES } from '../shared/tasks/task-error.ts';
 import type { errorBody } from './errors.ts';
+import type { QueueStatsJson } from './queue-stats-reader.ts';
 import type { TaskJson } from './tasks/task-json.ts';
 import { SUMMARY_CHARS, type TaskSummaryJson } from '../shared/tasks/task-summary.ts';
 
@@ -158,6 +159,52 @@ export const ErrorSchema = v.pipe(
   v.metadata({ ref: 'Error', description: 'Every error the API answers with.' }),
 );
 
+export const StatsSchema = v.pipe(
+  v.strictObject({
+    counts: v.strictObject({
+      queued: count,
+      running: count,
+      completed: count,
+      failed: count,
+      cancelled: count,
+    }),
+    queued_due: v.pipe(count, v.description('queued tasks whose run_at has come')),
+    oldest_queued_age_s: v.pipe(
+      v.nullable(v.number()),
+      v.description('seconds the oldest due queued task has waited; null when none is due'),
+    ),
+    workers: v.pipe(count, v.description('registered workers')),
+  }),
+  v.metadata({ ref: 'Stats', description: 'The queue at a glance (`agentq.queue_stats`).' }),
+);
+
+export const WorkerSchema = v.pipe(
+  v.strictObject({
+    id: v.string(),
+    hostname: v.string(),
+    pid: whole,
+    version: v.string(),
+    concurrency: whole,
+    started_at: instant,
+    last_seen_at: instant,
+    alive: v.pipe(
+      v.boolean(),
+      v.description('its last heartbeat is within AGENTQ_WORKER_DEAD_AFTER_MS'),
+    ),
+    running: v.pipe(count, v.description('tasks it runs now')),
+    running_task_ids: v.pipe(
+      v.array(v.pipe(v.string(), v.uuid())),
+      v.description('up to 50 of them, the longest-running first'),
+    ),
+  }),
+  v.metadata({ ref: 'Worker', description: 'A registered worker process.' }),
+);
+
+export const WorkerListSchema = v.pipe(
+  v.strictObject({ data: v.array(WorkerSchema) }),
+  v.metadata({ ref: 'WorkerList', description: 'Workers, the most recently started first.' }),
+);
+
 export const HealthSchema = v.strictObject({ status: v.literal('ok') });
 
 export const ReadySchema = v.strictObject({
@@ -175,4 +222,6 @@ const errorFits: ReturnType<typeof errorBody> extends v.InferOutput<typeof Error
   ? true
   : false = true;
 void taskMatches;
+const statsMatches: Same<v.InferOutput<typeof StatsSchema>, QueueStatsJson> = true;
+void statsMatches;
 void errorFits;

@@ -121,6 +121,7 @@ export function mountOpenApi(app: Hono, config: Config): void {
         tags: [
           { name: 'tasks', description: 'Submit, read, list and cancel tasks' },
           { name: 'events', description: "A task's step log" },
+          { name: 'queue', description: 'The queue and its workers, and live changes' },
           { name: 'meta', description: 'Health and this documentation (no token needed)' },
         ],
         components: {

@@ -36,3 +36,27 @@ export async function taskQueueStats(db: Db): Promise<QueueStat[]> {
     return { status, tasks: row?.tasks ?? 0, oldestAgeSeconds: Math.max(0, row?.oldest ?? 0) };
   });
 }
+
+export interface QueueStatsRow {
+  queued: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  queued_due: number;
+  /** Seconds the oldest due queued task has waited; null when none is due. */
+  oldest_queued_age_s: number | null;
+  workers: number;
+}
+
+/**
+ * The `agentq.queue_stats` view (migrations/0003): counts of every status,
+ * so it reads the whole table; callers share one read (api/queue-stats-reader.ts).
+ */
+export async function queueStatsRead(db: Db): Promise<QueueStatsRow> {
+  const { rows } = await sql<QueueStatsRow>`
+    SELECT queued, running, completed, failed, cancelled, queued_due, workers,
+           extract(epoch FROM oldest_queued_age)::float8 AS oldest_queued_age_s
+    FROM agentq.queue_stats`.execute(db);
+  return rows[0]!;
+}

@@ -150,3 +150,28 @@ export async function workerRecoverOrphans(
     );
   });
 }
+
+export interface WorkerListRow extends WorkerInfo {
+  started_at: Date;
+  last_seen_at: Date;
+  /** Seen within `deadAfterMs` (by the database's clock, which stamps the heartbeats). */
+  alive: boolean;
+  running: number;
+  /** Up to 50 of its running tasks, the longest-running first. */
+  running_task_ids: string[];
+}
+
+/** Every registered worker, newest first, with what it runs (one statement). */
+export async function workerList(db: Db, deadAfterMs: number): Promise<WorkerListRow[]> {
+  const { rows } = await sql<WorkerListRow>`
+    SELECT w.id, w.hostname, w.pid, w.version, w.concurrency, w.started_at, w.last_seen_at,
+           w.last_seen_at >= now() - make_interval(secs => ${deadAfterMs / 1000}) AS alive,
+           count(t.id)::int AS running,
+           coalesce((array_agg(t.id::text ORDER BY t.started_at, t.id)
+                     FILTER (WHERE t.id IS NOT NULL))[1:50], '{}') AS running_task_ids
+    FROM agentq.workers w
+    LEFT JOIN agentq.tasks t ON t.worker_id = w.id AND t.status = 'running'
+    GROUP BY w.id
+    ORDER BY w.started_at DESC, w.id`.execute(db);
+  return rows;
+}
