@@ -241,11 +241,17 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     await expect.poll(() => page.locator('#queue').textContent()).toContain('Oldest queued');
   });
 
-  it('fits a phone-wide screen; the list makes the screenshot', async () => {
+  it('fits a phone-wide screen and takes the keyboard; the list makes the screenshot', async () => {
     const narrow = await open('/', { token: WRITE_TOKEN, width: 390, height: 800 });
     await narrow.locator('#task-table tbody tr').first().waitFor();
     const width = Number(await narrow.evaluate('document.documentElement.scrollWidth'));
     expect(width).toBeLessThanOrEqual(390);
+    // The keyboard reaches the page: the first Tab lands on the skip link, with a visible ring.
+    await narrow.keyboard.press('Tab');
+    expect(await narrow.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+    expect(await narrow.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe(
+      'solid',
+    );
 
     const page = await open('/', { token: WRITE_TOKEN });
     await page.locator('#task-table tbody tr').first().waitFor();

@@ -171,29 +171,48 @@ export async function startTaskList({ canWrite }) {
     }
   }
 
+  // Changes heard while the list is being read are applied after it, not overwritten by it.
+  let heldBack = null;
   async function reload() {
+    heldBack = [];
     try {
       await Promise.all([loadPage(false), loadCounts()]);
     } catch (err) {
       if (err.status !== 401) flash(`Could not load tasks: ${err.message}`, 'error');
+    } finally {
+      const held = heldBack;
+      heldBack = null;
+      for (const task of held) place(task);
     }
   }
 
+  /** Follows /v1/changes, reading the list once it is open (so no change falls between). */
   function goLive() {
     stream?.abort();
-    if (paused) return;
+    if (paused) return reload();
     const controller = new AbortController();
     stream = controller;
+    let first = true;
     setLive('connecting…', 'wait');
     void followStream(`/v1/changes${queryOf(apiFilter(filter))}`, {
       signal: controller.signal,
-      onOpen: () => setLive('live', 'live'),
+      onOpen: () => {
+        setLive('live', 'live');
+        if (first) void reload();
+        first = false;
+      },
       onDrop: () => setLive('reconnecting…', 'wait'),
       onEnd: () => setLive('reconnecting…', 'wait'),
-      onError: (err) => setLive(`not live: ${err.message}`, 'off'),
+      onError: (err) => {
+        setLive(`not live: ${err.message}`, 'off');
+        if (first) void reload();
+      },
       onEvent: ({ event, data }) => {
-        if (event === 'task') place(JSON.parse(data));
-        else if (event === 'stats') renderCounts(JSON.parse(data));
+        if (event === 'task') {
+          const task = JSON.parse(data);
+          if (heldBack) heldBack.push(task);
+          else place(task);
+        } else if (event === 'stats') renderCounts(JSON.parse(data));
         else if (event === 'resync') void reload();
       },
     });
@@ -203,8 +222,7 @@ export async function startTaskList({ canWrite }) {
     filter = filterFromForm(form);
     const params = queryOf(filter);
     history.replaceState(null, '', `${location.pathname}${params}`);
-    await reload();
-    goLive();
+    await goLive();
   }
 
   form.addEventListener('submit', (e) => {
@@ -238,14 +256,12 @@ export async function startTaskList({ canWrite }) {
       stream?.abort();
       setLive('paused', 'off');
     } else {
-      // What changed while paused: read the list again, then follow.
-      await reload();
+      // What changed while paused: follow again, and read the list again once following.
       goLive();
     }
   });
   if (canWrite) $('#bulk-cancel').addEventListener('click', () => bulkCancel(apiFilter(filter)));
 
-  await reload();
   goLive();
 }
 
