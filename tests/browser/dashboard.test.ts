@@ -15,6 +15,7 @@ import {
 } from '../helpers/browser.ts';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import type { FakeLlmServer } from '../helpers/fake-llm-server.ts';
+import { scriptedModel } from '../helpers/scripted-model.ts';
 import { apiClient } from '../helpers/http-client.ts';
 import { startApiProcess, startWorkerProcess, type AgentqProcess } from '../helpers/processes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
@@ -90,8 +91,10 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     expect(await page.locator('#token-panel').isVisible()).toBe(false);
 
     await page.getByText('New task').click();
-    // The scripted model waits 1.5 s before each reply: the page sees the task run.
-    await page.getByLabel('Prompt').fill('What is 17 * 23? Use the calculator. [delay=1500]');
+    // The model takes 1.5 s over each reply: the page sees the task run.
+    const model = scriptedModel();
+    openai.setHandler(async (request) => ({ delayMs: 1500, then: await model(request) }));
+    await page.getByLabel('Prompt').fill('What is 17 * 23? Use the calculator.');
     await page.locator('#submit-form').getByLabel('Provider').selectOption('openai');
     await page.getByLabel('Max steps').fill('4');
     await page.getByRole('button', { name: 'Submit task' }).click();
@@ -125,6 +128,8 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     // Finished: it can run again, not be cancelled.
     expect(await page.locator('#task-rerun').isVisible()).toBe(true);
     expect(await page.locator('#task-cancel').isVisible()).toBe(false);
+    openai.reset();
+    await expect.poll(() => page.locator('#steps-live').textContent()).toBe('');
     await page.screenshot({ path: await screenshotPath('dashboard-task.png') });
   });
 

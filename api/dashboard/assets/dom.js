@@ -58,10 +58,13 @@ export const pretty = (value) =>
   typeof value === 'string' ? value : JSON.stringify(value, null, 2);
 
 /**
- * A value shown whole when short, folded in a <details> when long (its
+ * A value on one line when short, whole when it fits a few lines, folded in a <details> when long (its
  * summary the first line, cut), so a big tool result never floods the page.
  */
 export function folded(value, label = '') {
+  const compact = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
+  if (compact.length <= 100 && !compact.includes('\n'))
+    return h('code', { class: 'value' }, compact);
   const text = pretty(value) ?? '';
   const long = text.length > 160 || text.split('\n').length > 4;
   if (!long) return h('pre', { class: 'value' }, text);
