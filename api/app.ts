@@ -22,6 +22,7 @@ import { StreamSlots } from './tasks/stream-slots.ts';
 import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
+import { changesRoutes } from './tasks/changes-routes.ts';
 import { dashboardRoutes } from './dashboard/dashboard-routes.tsx';
 
 export function createApp(deps: AppDeps): Hono {
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1', meRoutes(deps));
   const stats = new QueueStatsReader(deps.db);
   app.route('/v1', queueRoutes(deps, stats));
+  app.route('/v1', changesRoutes(deps, streams, stats));
   // Last: the document is built from every route registered before it.
   mountOpenApi(app, deps.config);
   return app;

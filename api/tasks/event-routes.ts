@@ -38,9 +38,9 @@ const EventsQuery = v.strictObject({
 });
 
 // SSE comments keep proxies from closing an idle stream.
-const KEEPALIVE_MS = 15_000;
+export const KEEPALIVE_MS = 15_000;
 // The `retry:` hint sent first: how long EventSource waits before reconnecting.
-const RECONNECT_HINT_MS = 1000;
+export const RECONNECT_HINT_MS = 1000;
 
 const eventJson = (e: Awaited<ReturnType<typeof eventList>>[number]) => ({
   seq: e.seq,

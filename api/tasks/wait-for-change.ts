@@ -35,31 +35,24 @@ export interface ChangeWatch {
   close(): void;
 }
 
-export function watchChanges(
-  listener: NotificationListener,
-  channels: readonly string[],
-  key: string,
-): ChangeWatch {
+/**
+ * A flag that notifications raise and a read clears, and a wait that ends at
+ * once when it is raised: the core of every watch below.
+ */
+function makeWakeFlag() {
   let changed = false;
   let wake: ((why: WakeReason) => void) | undefined;
-  const onChange = () => {
-    changed = true;
-    wake?.('change');
-  };
-  // The key itself, and the empty payload a statement naming too many tasks
-  // sends instead of their ids (migrations/0005).
-  const unsubscribers = channels.flatMap((ch) => [
-    listener.subscribe(ch, key, onChange),
-    listener.subscribe(ch, EVERY_KEY, onChange),
-  ]);
-  unsubscribers.push(listener.onReconnect(onChange));
   return {
-    takeChanged() {
+    raise() {
+      changed = true;
+      wake?.('change');
+    },
+    take() {
       const was = changed;
       changed = false;
       return was;
     },
-    wait(ms, signal) {
+    wait(ms: number, signal: AbortSignal): Promise<WakeReason> {
       if (changed) return Promise.resolve('change');
       if (signal.aborted) return Promise.resolve('abort');
       if (ms <= 0) return Promise.resolve('timeout');
@@ -76,9 +69,77 @@ export function watchChanges(
         wake = finish;
       });
     },
+    end() {
+      wake?.('abort');
+    },
+  };
+}
+
+export function watchChanges(
+  listener: NotificationListener,
+  channels: readonly string[],
+  key: string,
+): ChangeWatch {
+  const flag = makeWakeFlag();
+  const onChange = () => flag.raise();
+  // The key itself, and the empty payload a statement naming too many tasks
+  // sends instead of their ids (migrations/0005).
+  const unsubscribers = channels.flatMap((ch) => [
+    listener.subscribe(ch, key, onChange),
+    listener.subscribe(ch, EVERY_KEY, onChange),
+  ]);
+  unsubscribers.push(listener.onReconnect(onChange));
+  return {
+    takeChanged: flag.take,
+    wait: flag.wait,
     close() {
       unsubscribers.forEach((u) => u());
-      wake?.('abort');
+      flag.end();
+    },
+  };
+}
+
+export interface TaskFeed {
+  /**
+   * The task ids changed since the last call, and whether the whole picture
+   * must be re-read instead (an empty payload, a LISTEN reconnect, or more
+   * ids than `maxPending`). Clears both. Call before each read.
+   */
+  take(): { ids: string[]; resync: boolean };
+  wait(ms: number, signal: AbortSignal): Promise<WakeReason>;
+  close(): void;
+}
+
+/** Every change on `channel` (all tasks, not one), as the ids to re-read. */
+export function watchEveryTask(
+  listener: NotificationListener,
+  channel: string,
+  maxPending = 5000,
+): TaskFeed {
+  const flag = makeWakeFlag();
+  let pending = new Set<string>();
+  let resync = false;
+  const onId = (id: string) => {
+    if (id === EVERY_KEY || pending.size >= maxPending) resync = true;
+    else pending.add(id);
+    flag.raise();
+  };
+  const unsubscribers = [
+    listener.subscribeEvery(channel, onId),
+    listener.onReconnect(() => onId(EVERY_KEY)),
+  ];
+  return {
+    take() {
+      flag.take();
+      const taken = { ids: resync ? [] : [...pending], resync };
+      pending = new Set();
+      resync = false;
+      return taken;
+    },
+    wait: flag.wait,
+    close() {
+      unsubscribers.forEach((u) => u());
+      flag.end();
     },
   };
 }

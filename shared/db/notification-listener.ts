@@ -30,6 +30,7 @@ export class NotificationListener {
   private client: pg.Client | undefined;
   private readonly byPayload = new Map<string, Map<string, Set<Handler>>>();
   private readonly reconnectHandlers = new Set<() => void>();
+  private readonly everyPayload = new Map<string, Set<Handler>>();
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
@@ -56,6 +57,17 @@ export class NotificationListener {
       set.delete(fn);
       if (set.size === 0) perChannel.delete(payload);
     };
+  }
+
+  /**
+   * Calls `fn` for each id of every notification on `channel` (each id of a
+   * comma-separated payload, or '' for an empty one): a feed of all changes.
+   */
+  subscribeEvery(channel: string, fn: Handler): () => void {
+    let set = this.everyPayload.get(channel);
+    if (!set) this.everyPayload.set(channel, (set = new Set()));
+    set.add(fn);
+    return () => set.delete(fn);
   }
 
   /** Called after the connection comes back: notifications may have been missed. */
@@ -121,11 +133,13 @@ export class NotificationListener {
 
   private dispatch(channel: string, payload: string): void {
     const perChannel = this.byPayload.get(channel);
-    if (!perChannel) return;
+    const every = this.everyPayload.get(channel);
+    if (!perChannel && !every?.size) return;
     const keys = payload.includes(',') ? new Set(payload.split(',')) : [payload];
     for (const key of keys) {
-      const handlers = perChannel.get(key);
+      const handlers = perChannel?.get(key);
       if (handlers) for (const fn of [...handlers]) fn(key);
+      if (every) for (const fn of [...every]) fn(key);
     }
   }
 }

@@ -180,6 +180,8 @@ describe('documented examples and answers', () => {
     let sent = 0;
     for (const { path, method, op } of operations()) {
       if (!path.startsWith('/v1/')) continue;
+      // A stream-only route (GET /v1/changes) has no JSON answer to check; its own test reads it.
+      if (!op.responses['200']?.content?.['application/json'] && !op.responses['201']) continue;
       // Query parameters: the first documented example of each.
       const query = new URLSearchParams();
       for (const p of op.parameters ?? []) {
