@@ -22,7 +22,16 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-db.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const WRITE_TOKEN = 'dashboard-write-token';
+/** A long prompt, cut in the list. */
+const LOG = Array.from(
+  { length: 40 },
+  (_, i) => `2026-12-02T03:${String(i).padStart(2, '0')}:00Z api-7 p95 latency ${900 + i * 7} ms`,
+).join('\n');
 const READ_TOKEN = 'dashboard-read-token';
+
+/** expect.poll with room for a loaded machine (its default gives up after 1 s). */
+const poll = <T>(value: () => T | Promise<T>, options: { timeout?: number } = {}) =>
+  expect.poll(value, { timeout: 20_000, ...options });
 
 const missing = browserMissing();
 if (missing) console.warn(`skipping the dashboard browser tests: ${missing}`);
@@ -84,7 +93,7 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
 
   it('asks for a token once, then submits from the form and streams the steps to completed', async () => {
     const page = await open('/');
-    await expect.poll(() => page.locator('#token-panel').isVisible()).toBe(true);
+    await poll(() => page.locator('#token-panel').isVisible()).toBe(true);
     await page.getByLabel('API token').fill(WRITE_TOKEN);
     await page.getByRole('button', { name: 'Use token' }).click();
     await page.getByRole('heading', { name: 'Tasks' }).waitFor();
@@ -107,10 +116,10 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     await page.locator('#timeline li[data-type=status]', { hasText: 'running' }).waitFor();
     expect(await page.locator('#timeline li[data-type=answer]').count()).toBe(0);
 
-    await expect
-      .poll(() => page.locator('#task-status').textContent(), { timeout: 30_000 })
-      .toBe('completed');
-    await expect.poll(() => page.locator('#task-answer').textContent()).toContain('391');
+    await poll(() => page.locator('#task-status').textContent(), { timeout: 30_000 }).toBe(
+      'completed',
+    );
+    await poll(() => page.locator('#task-answer').textContent()).toContain('391');
     const types = await page
       .locator('#timeline li')
       .evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type')));
@@ -129,7 +138,7 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     expect(await page.locator('#task-rerun').isVisible()).toBe(true);
     expect(await page.locator('#task-cancel').isVisible()).toBe(false);
     openai.reset();
-    await expect.poll(() => page.locator('#steps-live').textContent()).toBe('');
+    await poll(() => page.locator('#steps-live').textContent()).toBe('');
     await page.screenshot({ path: await screenshotPath('dashboard-task.png') });
   });
 
@@ -142,11 +151,11 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
       what: 'the task to run',
     });
     const page = await open(`/tasks/${task.id}`, { token: WRITE_TOKEN });
-    await expect.poll(() => page.locator('#task-status').textContent()).toBe('running');
+    await poll(() => page.locator('#task-status').textContent()).toBe('running');
     await page.getByRole('button', { name: 'Cancel task' }).click();
-    await expect
-      .poll(() => page.locator('#task-status').textContent(), { timeout: 30_000 })
-      .toBe('cancelled');
+    await poll(() => page.locator('#task-status').textContent(), { timeout: 30_000 }).toBe(
+      'cancelled',
+    );
     await page.locator('#timeline li[data-type=cancel_requested]').waitFor();
     expect((await client.get(task.id)).status).toBe('cancelled');
     expect(await page.locator('#task-cancel').isVisible()).toBe(false);
@@ -166,10 +175,10 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     await page.locator('#filters').getByLabel('Provider').selectOption('openai');
     await page.getByLabel('Search').fill('filtertest');
     await page.getByRole('button', { name: 'Apply' }).click();
-    await expect.poll(() => rows.count()).toBe(1);
+    await poll(() => rows.count()).toBe(1);
     expect(await rows.first().getAttribute('data-id')).toBe(beta.id);
     expect(page.url()).toContain('provider=openai');
-    await expect.poll(() => page.locator('#live-state').textContent()).toBe('live');
+    await poll(() => page.locator('#live-state').textContent()).toBe('live');
 
     const gamma = await submitted({
       input: { prompt: 'filtertest gamma: arrives live' },
@@ -178,22 +187,18 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     const other = await submitted({ input: { prompt: 'filtertest delta: offline, not shown' } });
     await page.locator(`tr[data-id="${gamma.id}"]`).waitFor();
     expect(await rows.first().getAttribute('data-id')).toBe(gamma.id);
-    await expect
-      .poll(() => page.locator(`tr[data-id="${gamma.id}"]`).getAttribute('data-status'), {
-        timeout: 30_000,
-      })
-      .toBe('completed');
+    await poll(() => page.locator(`tr[data-id="${gamma.id}"]`).getAttribute('data-status'), {
+      timeout: 30_000,
+    }).toBe('completed');
     await client.waitDone(other.id);
     expect(await page.locator(`tr[data-id="${other.id}"]`).count()).toBe(0);
 
     // A status count filters by its status.
     await page.getByRole('button', { name: 'Clear' }).click();
     await page.locator('#counts button[data-status=completed]').click();
-    await expect
-      .poll(() =>
-        rows.evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-status')))]),
-      )
-      .toEqual(['completed']);
+    await poll(() =>
+      rows.evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-status')))]),
+    ).toEqual(['completed']);
     expect(page.url()).toContain('status=completed');
   });
 
@@ -203,15 +208,15 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
       [1, 2].map((i) => submitted({ input: { prompt: `bulkzz ${i}` }, run_at: later })),
     );
     const page = await open('/?q=bulkzz', { token: WRITE_TOKEN });
-    await expect.poll(() => page.locator('#task-table tbody tr').count()).toBe(2);
+    await poll(() => page.locator('#task-table tbody tr').count()).toBe(2);
     await page.getByRole('button', { name: 'Cancel matching…' }).click();
     const dialog = page.getByRole('dialog');
-    await expect.poll(() => dialog.textContent()).toContain('2 queued or running tasks');
+    await poll(() => dialog.textContent()).toContain('2 queued or running tasks');
     await dialog.getByRole('button', { name: 'Cancel 2 tasks' }).click();
     for (const t of queued) {
-      await expect.poll(async () => (await client.get(t.id)).status).toBe('cancelled');
+      await poll(async () => (await client.get(t.id)).status).toBe('cancelled');
     }
-    await expect.poll(() => page.locator('#flash').textContent()).toContain('Cancelled 2');
+    await poll(() => page.locator('#flash').textContent()).toContain('Cancelled 2');
   });
 
   it('shows a read-only token no actions; a write with that token is 403', async () => {
@@ -224,7 +229,7 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
       expect(await page.locator(selector).count(), selector).toBe(0);
 
     await page.locator(`tr[data-id="${task.id}"] a`).click();
-    await expect.poll(() => page.locator('#task-status').textContent()).toBe('completed');
+    await poll(() => page.locator('#task-status').textContent()).toBe('completed');
     expect(await page.locator('#task-answer').textContent()).toContain('42');
     expect(await page.locator('#task-cancel, #task-rerun').count()).toBe(0);
 
@@ -243,7 +248,7 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     await row.waitFor();
     expect(await row.textContent()).toContain(`pid ${worker.proc.pid}`);
     expect(await row.textContent()).toContain('alive');
-    await expect.poll(() => page.locator('#queue').textContent()).toContain('Oldest queued');
+    await poll(() => page.locator('#queue').textContent()).toContain('Oldest queued');
   });
 
   it('fits a phone-wide screen and takes the keyboard; the list makes the screenshot', async () => {
@@ -258,9 +263,39 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
       'solid',
     );
 
+    // Realistic rows for the screenshot: done, failed, running, scheduled, a long prompt.
+    const model = scriptedModel();
+    openai.setHandler((request) =>
+      request.prompt.includes('on-call report') ? { hang: true } : model(request),
+    );
     const page = await open('/', { token: WRITE_TOKEN });
-    await page.locator('#task-table tbody tr').first().waitFor();
-    await expect.poll(() => page.locator('#live-state').textContent()).toBe('live');
+    await poll(() => page.locator('#live-state').textContent()).toBe('live');
+    const tasks = [
+      { input: { prompt: 'What is 1234 * 5678? Use the calculator.' }, config: { max_steps: 1 } },
+      { input: { prompt: 'What time is it in Tokyo? Answer in one sentence.' } },
+      {
+        input: { prompt: `Summarise this incident log for the on-call channel:\n${LOG}` },
+        config: { provider: 'openai' },
+      },
+      { input: { prompt: 'Send the weekly digest' }, run_at: '2030-01-01T09:00:00Z' },
+      { input: { prompt: 'What is 17 * 23? Use the calculator.' }, config: { provider: 'openai' } },
+      {
+        input: { prompt: 'Draft the quarterly on-call report from the incident tickets.' },
+        config: { provider: 'openai', tools: ['http_get', 'current_time'] },
+      },
+    ];
+    const ids: string[] = [];
+    for (const body of tasks) ids.push((await submitted(body)).id);
+    await waitFor(async () => (await client.get(ids.at(-1)!)).status === 'running');
+    await Promise.all(ids.slice(0, 3).map((id) => client.waitDone(id)));
+    await poll(() => page.locator(`tr[data-id="${ids.at(-1)}"]`).getAttribute('data-status')).toBe(
+      'running',
+    );
     await page.screenshot({ path: await screenshotPath('dashboard-list.png') });
+    openai.reset();
+    await fetch(`${api.url}/v1/tasks/${ids.at(-1)}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WRITE_TOKEN}` },
+    });
   });
 });
