@@ -65,8 +65,12 @@ function taskRow(task) {
       'td',
       { class: 'prompt-cell' },
       h('a', { href: `/tasks/${task.id}`, class: 'prompt-link' }, text || '(empty)'),
-      wasCut && h('span', { class: 'muted cut-mark' }, ' (cut)'),
-      h('div', { class: 'muted small' }, h('code', {}, task.id.slice(0, 8))),
+      h(
+        'div',
+        { class: 'muted small' },
+        h('code', {}, task.id.slice(0, 8)),
+        wasCut && ' · prompt cut in this list',
+      ),
     ),
     h(
       'td',
