@@ -8,6 +8,7 @@ import type { AppDeps } from './app-deps.ts';
 import { registerApiMetrics } from './api-metrics.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
+import { dashboardRoutes } from './dashboard/dashboard-routes.tsx';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
 import { meRoutes } from './me-routes.ts';
@@ -23,7 +24,7 @@ import { eventRoutes } from './tasks/event-routes.ts';
 import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
 import { changesRoutes } from './tasks/changes-routes.ts';
-import { dashboardRoutes } from './dashboard/dashboard-routes.tsx';
+import { rerunRoutes } from './tasks/rerun-routes.ts';
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/v1/tasks', batchRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
+  app.route('/v1/tasks', rerunRoutes(deps, metrics));
   app.route('/v1', meRoutes(deps));
   const stats = new QueueStatsReader(deps.db);
   app.route('/v1', queueRoutes(deps, stats));

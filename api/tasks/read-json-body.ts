@@ -19,3 +19,20 @@ export async function readJsonBody(c: Context): Promise<unknown> {
     );
   }
 }
+
+/**
+ * For a POST that takes no body (cancel, rerun). A browser can send a
+ * cross-site form POST without a preflight only as form-urlencoded, multipart
+ * or text/plain: any body type but JSON is refused, so such a POST can never
+ * act (the Origin check in local-guard.ts stops it first when the API is open).
+ */
+export function refuseFormBody(c: Context, what: string): void {
+  const type = c.req.header('content-type');
+  if (type !== undefined && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      `${what} takes no body; send none, or application/json`,
+    );
+  }
+}

@@ -31,7 +31,7 @@ import { DEFAULT_RECHECK_MS, readUntil } from './wait-for-change.ts';
 import { requestSignal } from '../request-signal.ts';
 import { isConnectionError } from '../../shared/db/connection-errors.ts';
 import type { StreamSlots } from './stream-slots.ts';
-import { readJsonBody } from './read-json-body.ts';
+import { readJsonBody, refuseFormBody } from './read-json-body.ts';
 import { documentInput, errorResponses, jsonContent } from '../openapi.ts';
 import { TaskPageSchema, TaskSchema } from '../openapi-schemas.ts';
 
@@ -288,18 +288,7 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots, metrics: ApiMetr
 
   app.post('/:id/cancel', ...cancelTaskDocs, async (c) => {
     const id = parseTaskId(c.req.param('id'));
-    // Cancel takes no body. A browser can send a cross-site form POST without a
-    // preflight only as form-urlencoded, multipart or text/plain: refuse any
-    // body type but JSON, so such a POST can never cancel (the Origin check in
-    // local-guard.ts stops it first when the API is open).
-    const type = c.req.header('content-type');
-    if (type !== undefined && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
-      throw new ApiError(
-        415,
-        'unsupported_media_type',
-        'cancel takes no body; send none, or application/json',
-      );
-    }
+    refuseFormBody(c, 'cancel');
     // Each branch is one guarded statement; if the task moved on between our
     // read and our write, read again (at most a few times: a task only moves forward).
     for (let i = 0; i < 4; i++) {
