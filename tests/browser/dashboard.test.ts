@@ -140,6 +140,20 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     openai.reset();
     await poll(() => page.locator('#steps-live').textContent()).toBe('');
     await page.screenshot({ path: await screenshotPath('dashboard-task.png') });
+
+    // Run again: a new task with the same input and config, on its own page.
+    await page.getByRole('button', { name: 'Run again' }).click();
+    await page.waitForURL(
+      (url) => url.pathname.startsWith('/tasks/') && !url.pathname.endsWith(id),
+    );
+    const again = await client.get(page.url().split('/').at(-1)!);
+    expect(again.config).toMatchObject({ provider: 'openai', max_steps: 4 });
+    await poll(() => page.locator('#task-status').textContent(), { timeout: 30_000 }).toBe(
+      'completed',
+    );
+    expect(await page.locator('#task-prompt').textContent()).toBe(
+      'What is 17 * 23? Use the calculator.',
+    );
   });
 
   it('cancels a running task from its page', async () => {
