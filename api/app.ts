@@ -25,6 +25,7 @@ import { batchRoutes } from './tasks/batch-routes.ts';
 import { taskRoutes } from './tasks/task-routes.ts';
 import { changesRoutes } from './tasks/changes-routes.ts';
 import { rerunRoutes } from './tasks/rerun-routes.ts';
+import { bulkCancelRoutes } from './tasks/bulk-cancel-routes.ts';
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -73,6 +74,7 @@ export function createApp(deps: AppDeps): Hono {
   );
   const streams = new StreamSlots(deps.config.maxStreams);
   app.route('/v1/tasks', batchRoutes(deps, metrics));
+  app.route('/v1/tasks', bulkCancelRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));
   app.route('/v1/tasks', eventRoutes(deps, streams));
   app.route('/v1/tasks', rerunRoutes(deps, metrics));

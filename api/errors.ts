@@ -22,6 +22,7 @@ export type ApiErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'conflict'
+  | 'count_changed'
   | 'database_unavailable'
   | 'forbidden_host'
   | 'forbidden_origin'

@@ -6,10 +6,16 @@
  * The worker's statements are in attempt-queries.ts, the step log's in
  * event-queries.ts.
  */
-import { CompiledQuery, sql, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  sql,
+  type ExpressionBuilder,
+  type ExpressionWrapper,
+  type SqlBool,
+  type Transaction,
+} from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { AgentConfig, Database } from '../db/schema.ts';
-import { appendEvent } from './event-queries.ts';
 import { CANCELLED_ERROR } from './task-error.ts';
 import { taskFilterWhere, type TaskFilter } from './task-filter.ts';
 import { selectSummary } from './task-summary.ts';
@@ -311,24 +317,68 @@ export async function taskSummariesByIds(db: Db, ids: readonly string[], filter:
   ).execute();
 }
 
+/** A condition on agentq.tasks: one id (the single cancel) or a filter's matches (the bulk cancel). */
+type TaskWhere = (
+  eb: ExpressionBuilder<Database, 'agentq.tasks'>,
+) => ExpressionWrapper<Database, 'agentq.tasks', SqlBool>;
+
+/** queued → cancelled for the queued tasks `where` picks, removing their (unlocked) jobs. */
+async function cancelQueuedWhere(trx: Transaction<Database>, where: TaskWhere) {
+  const rows = await trx
+    .updateTable('agentq.tasks')
+    .set({
+      status: 'cancelled',
+      cancel_requested_at: sql`now()`,
+      error: JSON.stringify(CANCELLED_ERROR),
+    })
+    .where(where)
+    .where('status', '=', 'queued')
+    .returningAll()
+    .execute();
+  const jobIds = rows.flatMap((r) => (r.job_id == null ? [] : [r.job_id]));
+  if (jobIds.length > 0)
+    await sql`SELECT graphile_worker.complete_jobs(${jobIds}::bigint[])`.execute(trx);
+  return rows;
+}
+
+/**
+ * For the running tasks `where` picks: records the request (the first time
+ * only) and, for each first request, appends a `cancel_requested` event and
+ * wakes its worker (NOTIFY agentq_cancel, ids comma-separated, 200 a payload
+ * to stay under Postgres's 8,000-byte limit). Returns every running task
+ * picked, with whether this was its first request.
+ */
+async function requestCancelWhere(trx: Transaction<Database>, where: TaskWhere) {
+  const rows = await trx
+    .updateTable('agentq.tasks')
+    .set({ cancel_requested_at: sql`coalesce(cancel_requested_at, now())` })
+    .where(where)
+    .where('status', '=', 'running')
+    .returning(['id', sql<boolean>`(cancel_requested_at = now())`.as('first')])
+    .execute();
+  const first = rows.filter((r) => r.first).map((r) => r.id);
+  if (first.length > 0) {
+    await sql`
+      WITH t AS (
+        UPDATE agentq.tasks SET last_event_seq = last_event_seq + 1
+        WHERE id = ANY(${first}::uuid[])
+        RETURNING id, last_event_seq
+      ), events AS (
+        INSERT INTO agentq.task_events (task_id, seq, type, data)
+        SELECT id, last_event_seq, 'cancel_requested', '{}'::jsonb FROM t
+      )
+      SELECT pg_notify('agentq_cancel', string_agg(id::text, ',' ORDER BY id))
+      FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 200 AS part FROM t) parts
+      GROUP BY part`.execute(trx);
+  }
+  return rows;
+}
+
 /** queued → cancelled, removing its (unlocked) job in the same transaction. */
 export async function taskCancelQueued(db: Db, id: string) {
   return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .updateTable('agentq.tasks')
-      .set({
-        status: 'cancelled',
-        cancel_requested_at: sql`now()`,
-        error: JSON.stringify(CANCELLED_ERROR),
-      })
-      .where('id', '=', id)
-      .where('status', '=', 'queued')
-      .returningAll()
-      .executeTakeFirst();
-    if (row?.job_id != null) {
-      await sql`SELECT graphile_worker.complete_jobs(ARRAY[${row.job_id}]::bigint[])`.execute(trx);
-    }
-    return row;
+    const rows = await cancelQueuedWhere(trx, (eb) => eb('id', '=', id));
+    return rows[0];
   });
 }
 
@@ -339,16 +389,52 @@ export async function taskCancelQueued(db: Db, id: string) {
  */
 export async function taskRequestCancel(db: Db, id: string) {
   return db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ first: boolean }>`
-      UPDATE agentq.tasks SET cancel_requested_at = coalesce(cancel_requested_at, now())
-      WHERE id = ${id} AND status = 'running'
-      RETURNING (cancel_requested_at = now()) AS first`.execute(trx);
-    const row = rows[0];
-    if (!row) return undefined;
-    if (row.first) {
-      await appendEvent(trx, { taskId: id, type: 'cancel_requested', data: {} });
-      await sql`SELECT pg_notify('agentq_cancel', ${id})`.execute(trx);
-    }
-    return taskFindById(trx, id);
+    const rows = await requestCancelWhere(trx, (eb) => eb('id', '=', id));
+    return rows.length === 0 ? undefined : taskFindById(trx, id);
+  });
+}
+
+export type BulkCancelOutcome =
+  | { kind: 'count_changed'; matched: number }
+  | { kind: 'dry_run'; matched: number }
+  | { kind: 'done'; matched: number; cancelled: number; cancelRequested: number; hasMore: boolean };
+
+/**
+ * Cancels the queued and running tasks matching `filter`, as the single
+ * cancel does each (the same statements), in one transaction: at most
+ * `limit` tasks per call, the oldest first; `hasMore` says whether matches
+ * were left. `expectedCount`, when given, must equal the number of matches,
+ * else nothing changes.
+ */
+export async function taskCancelMatching(
+  db: Db,
+  filter: TaskFilter,
+  options: { limit: number; dryRun: boolean; expectedCount?: number },
+): Promise<BulkCancelOutcome> {
+  return db.transaction().execute(async (trx) => {
+    const active = (statuses: Array<'queued' | 'running'>) =>
+      trx.selectFrom('agentq.tasks').where('status', 'in', statuses).where(taskFilterWhere(filter));
+    const { matched } = await active(['queued', 'running'])
+      .select((eb) => eb.fn.countAll<number>().as('matched'))
+      .executeTakeFirstOrThrow();
+    if (options.expectedCount !== undefined && options.expectedCount !== matched)
+      return { kind: 'count_changed', matched };
+    if (options.dryRun) return { kind: 'dry_run', matched };
+    const oldest =
+      (status: 'queued' | 'running', limit: number) =>
+      (eb: ExpressionBuilder<Database, 'agentq.tasks'>) =>
+        eb('id', 'in', active([status]).select('id').orderBy('id').limit(limit));
+    const cancelled = await cancelQueuedWhere(trx, oldest('queued', options.limit));
+    const requested = await requestCancelWhere(
+      trx,
+      oldest('running', options.limit - cancelled.length),
+    );
+    return {
+      kind: 'done',
+      matched,
+      cancelled: cancelled.length,
+      cancelRequested: requested.length,
+      hasMore: matched > cancelled.length + requested.length,
+    };
   });
 }
