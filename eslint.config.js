@@ -1,6 +1,7 @@
 // Lint: the recommended JS and TypeScript rules, plus the layering rule that
 // keeps api/ and worker/ from importing each other (both may use shared/).
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -18,8 +19,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['api/**/*.ts'],
+    files: ['api/**/*.ts', 'api/**/*.tsx'],
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/worker/**', '../worker/*'] }] },
+  },
+  {
+    // The dashboard's client modules run in the browser.
+    files: ['api/dashboard/assets/**/*.js'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['worker/**/*.ts'],

@@ -8,6 +8,7 @@ import type { AppDeps } from './app-deps.ts';
 import { registerApiMetrics } from './api-metrics.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
+import { dashboardRoutes } from './dashboard/dashboard-routes.tsx';
 import { healthRoutes } from './health-routes.ts';
 import { localGuard } from './local-guard.ts';
 import { meRoutes } from './me-routes.ts';
@@ -48,6 +49,8 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.config.apiTokens.length > 0 && !deps.config.metricsPublic)
     app.use('/metrics', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
   app.route('/', metricsRoutes(metrics));
+  // Page shells and their files, outside /v1: no data, so no token (the script sends it).
+  app.route('/', dashboardRoutes(deps.config));
 
   if (deps.config.apiTokens.length > 0)
     app.use('/v1/*', bearerAuth(deps.config.apiTokens, deps.config.apiReadTokens));
