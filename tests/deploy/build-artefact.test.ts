@@ -22,6 +22,8 @@ import { waitFor } from '../helpers/wait-for.ts';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TOKEN = 'build-artefact-token-0123456789';
 const BUILD_MS = 240_000;
+// Three processes started from cold on a loaded machine take longer than the 60 s default.
+const RUN_MS = 180_000;
 
 interface Running {
   proc: ChildProcess;
@@ -120,84 +122,89 @@ describe('the built artefact (npm run build, then node dist/… with production 
     expect(main).not.toMatch(/from ["'][^"']+\.ts["']/);
   });
 
-  it('migrates an empty database, serves the API, runs a worker, and completes a task', async () => {
-    const env = {
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: 'info',
-      AGENTQ_DEFAULT_PROVIDER: 'offline',
-      AGENTQ_DB_POOL_MAX: '4',
-    };
-    const migrate = run('node', ['dist/scripts/migrate.js'], app, env);
-    expect(await migrate.exited, migrate.output()).toBe(0);
-    expect(migrate.output()).toContain('migrations applied');
+  it(
+    'migrates an empty database, serves the API, runs a worker, and completes a task',
+    async () => {
+      const env = {
+        DATABASE_URL: databaseUrl,
+        LOG_LEVEL: 'info',
+        AGENTQ_DEFAULT_PROVIDER: 'offline',
+        AGENTQ_DB_POOL_MAX: '4',
+      };
+      const migrate = run('node', ['dist/scripts/migrate.js'], app, env);
+      expect(await migrate.exited, migrate.output()).toBe(0);
+      expect(migrate.output()).toContain('migrations applied');
 
-    const port = await freePort();
-    const api = run('node', ['dist/api/main.js'], app, {
-      ...env,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      AGENTQ_API_TOKENS: TOKEN,
-    });
-    const metricsPort = await freePort();
-    const worker = run('node', ['dist/worker/main.js'], app, {
-      ...env,
-      HOST: '127.0.0.1',
-      AGENTQ_METRICS_PORT: String(metricsPort),
-      AGENTQ_API_TOKENS: TOKEN,
-      AGENTQ_POLL_INTERVAL_MS: '200',
-      AGENTQ_HEARTBEAT_MS: '300',
-    });
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const ready = (url: string) => async () => {
-      for (const r of [api, worker])
-        if (r.proc.exitCode !== null) throw new Error(`exited ${r.proc.exitCode}:\n${r.output()}`);
-      return (await fetch(url).catch(() => undefined))?.status === 200;
-    };
-    await waitFor(ready(`${baseUrl}/readyz`), { timeoutMs: 60_000, what: 'the API /readyz' });
-    await waitFor(ready(`http://127.0.0.1:${metricsPort}/readyz`), {
-      timeoutMs: 60_000,
-      what: 'the worker /readyz',
-    });
+      const port = await freePort();
+      const api = run('node', ['dist/api/main.js'], app, {
+        ...env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        AGENTQ_API_TOKENS: TOKEN,
+      });
+      const metricsPort = await freePort();
+      const worker = run('node', ['dist/worker/main.js'], app, {
+        ...env,
+        HOST: '127.0.0.1',
+        AGENTQ_METRICS_PORT: String(metricsPort),
+        AGENTQ_API_TOKENS: TOKEN,
+        AGENTQ_POLL_INTERVAL_MS: '200',
+        AGENTQ_HEARTBEAT_MS: '300',
+      });
+      const baseUrl = `http://127.0.0.1:${port}`;
+      const ready = (url: string) => async () => {
+        for (const r of [api, worker])
+          if (r.proc.exitCode !== null)
+            throw new Error(`exited ${r.proc.exitCode}:\n${r.output()}`);
+        return (await fetch(url).catch(() => undefined))?.status === 200;
+      };
+      await waitFor(ready(`${baseUrl}/readyz`), { timeoutMs: 60_000, what: 'the API /readyz' });
+      await waitFor(ready(`http://127.0.0.1:${metricsPort}/readyz`), {
+        timeoutMs: 60_000,
+        what: 'the worker /readyz',
+      });
 
-    const client = apiClient(baseUrl, TOKEN);
-    const { status, body } = await client.submit({
-      input: { prompt: 'What is 17 * 23? Use the calculator.' },
-    });
-    expect(status).toBe(201);
-    const done = await client.waitDone(body.id);
-    expect(done.status).toBe('completed');
-    expect(done.result?.answer).toContain('391');
+      const client = apiClient(baseUrl, TOKEN);
+      const { status, body } = await client.submit({
+        input: { prompt: 'What is 17 * 23? Use the calculator.' },
+      });
+      expect(status).toBe(201);
+      const done = await client.waitDone(body.id);
+      expect(done.status).toBe('completed');
+      expect(done.result?.answer).toContain('391');
 
-    // The heartbeat thread (a .mjs next to the compiled code) keeps beating.
-    const db = new pg.Client({ connectionString: databaseUrl });
-    await db.connect();
-    try {
-      const lastSeen = async () =>
-        (await db.query<{ at: Date }>('SELECT max(last_seen_at) AS at FROM agentq.workers'))
-          .rows[0]!.at;
-      const first = await lastSeen();
-      await waitFor(async () => (await lastSeen()) > first, { what: 'a later heartbeat' });
-    } finally {
-      await db.end();
-    }
+      // The heartbeat thread (a .mjs next to the compiled code) keeps beating.
+      const db = new pg.Client({ connectionString: databaseUrl });
+      await db.connect();
+      try {
+        const lastSeen = async () =>
+          (await db.query<{ at: Date }>('SELECT max(last_seen_at) AS at FROM agentq.workers'))
+            .rows[0]!.at;
+        const first = await lastSeen();
+        await waitFor(async () => (await lastSeen()) > first, { what: 'a later heartbeat' });
+      } finally {
+        await db.end();
+      }
 
-    // The docs page's assets and the version come from files found relative to dist/.
-    const css = await fetch(`${baseUrl}/docs/assets/swagger-ui-dist/swagger-ui.css`);
-    expect(css.status).toBe(200);
-    await css.arrayBuffer();
-    const doc = (await (await fetch(`${baseUrl}/openapi.json`)).json()) as {
-      info: { version: string };
-    };
-    const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
-      version: string;
-    };
-    expect(doc.info.version).toBe(pkg.version);
+      // The docs page's assets and the version come from files found relative to dist/.
+      const css = await fetch(`${baseUrl}/docs/assets/swagger-ui-dist/swagger-ui.css`);
+      expect(css.status).toBe(200);
+      await css.arrayBuffer();
+      const doc = (await (await fetch(`${baseUrl}/openapi.json`)).json()) as {
+        info: { version: string };
+      };
+      const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+        version: string;
+      };
+      expect(doc.info.version).toBe(pkg.version);
 
-    // Stopped as an orchestrator stops them: SIGTERM, a clean exit.
-    worker.proc.kill('SIGTERM');
-    api.proc.kill('SIGTERM');
-    expect(await worker.exited, worker.output()).toBe(0);
-    expect(await api.exited, api.output()).toBe(0);
-    expect(worker.output()).not.toMatch(/heartbeat thread failed|ERR_MODULE_NOT_FOUND/);
-  });
+      // Stopped as an orchestrator stops them: SIGTERM, a clean exit.
+      worker.proc.kill('SIGTERM');
+      api.proc.kill('SIGTERM');
+      expect(await worker.exited, worker.output()).toBe(0);
+      expect(await api.exited, api.output()).toBe(0);
+      expect(worker.output()).not.toMatch(/heartbeat thread failed|ERR_MODULE_NOT_FOUND/);
+    },
+    RUN_MS,
+  );
 });
