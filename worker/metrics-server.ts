@@ -5,6 +5,12 @@
  * tokens unless AGENTQ_METRICS_PUBLIC=true. Without tokens it answers only
  * requests that name a loopback Host, as the open API does (a web page on
  * this machine could otherwise read it through DNS rebinding).
+ *
+ * The same listener answers orchestrators' probes, which need no token and
+ * name no host, database or secret: GET /healthz is 200 while the process
+ * runs; GET /readyz is 200 only when `readiness` says so (the worker's: the
+ * database answers, its migrations are current, the worker registered with
+ * its first heartbeat, graphile-worker runs), else 503 not_ready.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +27,14 @@ export interface MetricsServerOptions {
   tokens: readonly string[];
   public: boolean;
   logger: Logger;
+  /** Whether the worker can take tasks now; without it /readyz answers as /healthz. */
+  readiness?: () => Promise<Readiness>;
 }
+
+/** Not ready: `reason` is a stable code, `message` a sentence without secrets. */
+export type Readiness =
+  | { ready: true }
+  | { ready: false; reason: string; message: string; details?: Record<string, unknown> };
 
 export interface RunningMetricsServer {
   url: string;
@@ -40,10 +53,11 @@ export async function startMetricsServer(
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify({ error: { code, message } }));
     };
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics') return reply(404, 'not_found', `no route ${req.method} ${path}`);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (!ROUTES.has(path)) return reply(404, 'not_found', `no route ${req.method} ${path}`);
     if (req.method !== 'GET' && req.method !== 'HEAD')
-      return reply(405, 'method_not_allowed', 'GET /metrics only', { allow: 'GET, HEAD' });
+      return reply(405, 'method_not_allowed', `GET ${path} only`, { allow: 'GET, HEAD' });
+    if (path !== '/metrics') return probe(path, req, res);
     if (options.tokens.length === 0 && !isLoopbackHost(hostnameOf(req.headers.host))) {
       return reply(403, 'forbidden_host', 'without tokens, /metrics answers only a loopback Host');
     }
@@ -63,6 +77,33 @@ export async function startMetricsServer(
       },
     );
   });
+
+  /** /healthz and /readyz: no token, no Host check; they say up or ready and nothing else. */
+  function probe(path: string, req: http.IncomingMessage, res: http.ServerResponse) {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
+    };
+    if (path === '/healthz' || !options.readiness) return send(200, { status: 'ok' });
+    options.readiness().then(
+      (r) =>
+        r.ready
+          ? send(200, { status: 'ready' })
+          : send(503, {
+              error: {
+                code: 'not_ready',
+                message: r.message,
+                details: { reason: r.reason, ...r.details },
+              },
+            }),
+      (err: unknown) => {
+        logger.warn({ err }, 'readiness check failed');
+        send(503, {
+          error: { code: 'not_ready', message: 'the readiness check failed (see the worker log)' },
+        });
+      },
+    );
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -84,6 +125,8 @@ export async function startMetricsServer(
       }),
   };
 }
+
+const ROUTES = new Set(['/metrics', '/healthz', '/readyz']);
 
 /** The name in a Host header, without its port; '' when absent or unparsable. */
 function hostnameOf(host: string | undefined): string {

@@ -27,6 +27,7 @@ import { makeWebhookTask } from './webhooks/webhook-task.ts';
 import { createMetricsRegistry, type MetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 import { startMetricsServer, type RunningMetricsServer } from './metrics-server.ts';
 import { registerWorkerMetrics } from './worker-metrics.ts';
+import { workerReadiness, type WorkerState } from './readiness.ts';
 
 export interface WorkerOptions {
   config: Config;
@@ -125,6 +126,33 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     workerId = workerPool.id;
   });
 
+  // Before the runner, so orchestrators' probes answer (/readyz: not yet) while it starts.
+  const state: WorkerState = {
+    stopping: false,
+    registered: false,
+    runnerStopped: false,
+    pool: undefined,
+  };
+  let metricsServer: RunningMetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = await startMetricsServer({
+      registry: metrics.base.registry,
+      host: config.host,
+      port: config.metricsPort,
+      tokens: [...config.apiTokens, ...config.apiReadTokens],
+      public: config.metricsPublic,
+      logger,
+      readiness: workerReadiness(state, logger),
+    }).catch(async (err: unknown) => {
+      await listener.stop();
+      throw err;
+    });
+  }
+  const abandon = async (err: unknown): Promise<never> => {
+    await metricsServer?.stop();
+    throw err;
+  };
+
   const runner: Runner = await run({
     pgPool: pool,
     concurrency: config.workerConcurrency,
@@ -171,7 +199,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         deliveries: metrics.base.webhookDeliveries,
       }),
     },
-  });
+  }).catch(abandon);
+  const runnerStopped = () => void (state.runnerStopped = true);
+  runner.promise.then(runnerStopped, runnerStopped);
   if (!workerId) throw new Error('graphile-worker did not report its pool id');
 
   const heartbeatPool = createPool({
@@ -188,26 +218,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     runningTaskIds: () => attempts.taskIds(),
     metrics,
   });
-  await heartbeat.start();
+  await heartbeat.start().catch(abandon);
   markRegistered();
-  let metricsServer: RunningMetricsServer | undefined;
-  if (config.metricsPort !== undefined) {
-    metricsServer = await startMetricsServer({
-      registry: metrics.base.registry,
-      host: config.host,
-      port: config.metricsPort,
-      tokens: [...config.apiTokens, ...config.apiReadTokens],
-      public: config.metricsPublic,
-      logger,
-    }).catch(async (err: unknown) => {
-      // Started last, so a taken port leaves nothing running behind it.
-      await heartbeat.stop();
-      await heartbeatPool.end();
-      await runner.stop();
-      await listener.stop();
-      throw err;
-    });
-  }
+  Object.assign(state, { registered: true, pool: heartbeatPool });
   logger.info(
     { workerId, concurrency: config.workerConcurrency, defaultProvider: config.defaultProvider },
     'worker started',
@@ -218,6 +231,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     done: runner.promise.then(() => undefined),
     metricsUrl: metricsServer?.url,
     stop() {
+      state.stopping = true;
       stopping ??= (async () => {
         logger.info({ running: attempts.size, graceMs: config.shutdownGraceMs }, 'worker stopping');
         const grace = setTimeout(() => {

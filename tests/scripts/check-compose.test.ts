@@ -1,11 +1,13 @@
-// scripts/check-compose.ts holds docker-compose.yml to its safety rules: the
-// token is required (no default, no literal placeholder) and the API is
-// published on loopback only. The shipped file passes; the old one does not.
+// scripts/check-compose.ts holds docker-compose.yml to the Compose
+// Specification's JSON schema and to its safety rules: the token is required
+// (no default, no literal placeholder), the API is published on loopback only,
+// and workers can be scaled. The shipped file passes; broken ones do not.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -72,5 +74,47 @@ describe('check-compose', () => {
     const r = await check(shipped.replace(TOKEN_LINE, ''));
     expect(r.code).toBe(1);
     expect(r.out).toContain('api: AGENTQ_API_TOKENS is not set');
+  });
+
+  it('validates against the Compose Specification: an unknown key, a wrong type or a bad duration fails', async () => {
+    const cases: Array<[string, string]> = [
+      [
+        `${shipped}\nbogus: true\n`,
+        'schema: (top level) must NOT have additional properties (bogus)',
+      ],
+      [
+        shipped.replace('    restart: unless-stopped\n', '    restart: [always]\n'),
+        'must be string',
+      ],
+      [shipped.replace('interval: 5s', 'interval: five seconds'), 'must match format "duration"'],
+      [shipped.replace('  migrate:\n', '  migrate:\n    imagee: typo\n'), '(imagee)'],
+    ];
+    for (const [content, message] of cases) {
+      const r = await check(content);
+      expect(r.code, r.out).toBe(1);
+      expect(r.out).toContain('not a valid Compose file');
+      expect(r.out).toContain(message);
+    }
+  });
+
+  it('runs the image the Dockerfile builds, with a one-shot migrate and workers that scale', async () => {
+    const doc = parse(shipped, { merge: true }) as {
+      services: Record<string, Record<string, unknown>>;
+    };
+    const { postgres, migrate, api, worker } = doc.services;
+    expect(postgres?.healthcheck).toBeDefined();
+    for (const s of [migrate, api, worker]) expect(s).toMatchObject({ build: '.' });
+    expect(migrate?.command).toEqual(['node', 'dist/scripts/migrate.js']);
+    expect(api?.command).toEqual(['node', 'dist/api/main.js']);
+    expect(worker?.command).toEqual(['node', 'dist/worker/main.js']);
+    expect(worker).not.toHaveProperty('ports');
+    expect(worker).not.toHaveProperty('container_name');
+    expect(JSON.stringify(worker?.healthcheck)).toContain('9464/readyz');
+    expect(worker?.environment).toMatchObject({ AGENTQ_METRICS_PORT: '9464' });
+
+    const pinned = shipped.replace('  worker:\n', '  worker:\n    container_name: agentq-worker\n');
+    const r = await check(pinned);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('worker: container_name prevents --scale');
   });
 });

@@ -29,6 +29,8 @@ export default async function setup(project: TestProject) {
   let embedded: EmbeddedDatabase | undefined;
   let tmp: string | undefined;
   let adminUrl = process.env.TEST_DATABASE_URL;
+  // Which Node runs the suite (CI runs it on the machine's Node and on Node 24).
+  console.log(`[agentq tests] Node ${process.version} (${process.execPath})`);
   if (!adminUrl) {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'agentq-test-'));
     embedded = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'pg'), persistent: false });
