@@ -9,6 +9,7 @@
 import { CompiledQuery, sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { AgentConfig, Database, TaskStatus } from '../db/schema.ts';
+import { ensurePartitions } from '../db/partitions.ts';
 import { appendEvent } from './event-queries.ts';
 import { CANCELLED_ERROR } from './task-error.ts';
 
@@ -110,10 +111,12 @@ WITH items AS (
   CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
 ),
 taken AS (
-  -- = ANY(ARRAY(...)) keeps this an index look-up however many tasks are stored.
+  -- = ANY(ARRAY(...)) keeps this an index look-up however many keys are stored.
   SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
-  FROM agentq.tasks t JOIN items i ON i.idempotency_key = t.idempotency_key
-  WHERE t.idempotency_key = ANY (ARRAY(
+  FROM agentq.idempotency_keys k
+  JOIN items i ON i.idempotency_key = k.key
+  JOIN agentq.tasks t ON t.id = k.task_id
+  WHERE k.key = ANY (ARRAY(
     SELECT idempotency_key FROM items WHERE idempotency_key IS NOT NULL))
 ),
 fresh AS (
@@ -146,6 +149,15 @@ created AS (
   -- One order for every submit, so two batches sharing keys cannot deadlock.
   ORDER BY f.idempotency_key NULLS LAST, f.ord
   RETURNING *
+),
+keys AS (
+  -- The keys' own table holds their uniqueness (migrations/0008); inserted in
+  -- key order, so two batches sharing keys cannot deadlock.
+  INSERT INTO agentq.idempotency_keys (key, task_id)
+  SELECT f.idempotency_key, f.id
+  FROM fresh f JOIN jobs ON jobs.task_id = f.id
+  WHERE f.idempotency_key IS NOT NULL
+  ORDER BY f.idempotency_key
 )
 SELECT i.ord, 'created' AS outcome, c.* FROM created c JOIN items i ON i.id = c.id
 UNION ALL
@@ -161,7 +173,16 @@ ORDER BY 1`;
 const SUBMIT_TRIES = 5;
 const isRetryable = (err: unknown) => {
   const { code, constraint } = err as { code?: unknown; constraint?: unknown };
-  return (code === '23505' && constraint === 'tasks_idempotency_key_key') || code === '40P01';
+  return (code === '23505' && constraint === 'idempotency_keys_pkey') || code === '40P01';
+};
+
+// No partition holds the new id (the partitions made ahead ran out: no worker
+// has run for two weeks, or this host's clock is far from the database's).
+const isMissingPartition = (err: unknown) => {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  return (
+    code === '23514' && typeof message === 'string' && /no partition of relation/.test(message)
+  );
 };
 
 /**
@@ -248,7 +269,9 @@ async function runSubmit(db: Db, parameters: unknown[]): Promise<SubmitRow[]> {
       const { rows } = await db.executeQuery<SubmitRow>(CompiledQuery.raw(SUBMIT_SQL, parameters));
       return rows;
     } catch (err) {
-      if (attempt >= SUBMIT_TRIES || !isRetryable(err)) throw err;
+      if (attempt >= SUBMIT_TRIES) throw err;
+      if (isMissingPartition(err)) await ensurePartitions(db);
+      else if (!isRetryable(err)) throw err;
     }
   }
 }
@@ -258,11 +281,8 @@ export async function taskFindById(db: Db, id: string) {
 }
 
 export async function taskFindByIdempotencyKey(db: Db, key: string) {
-  return db
-    .selectFrom('agentq.tasks')
-    .selectAll()
-    .where('idempotency_key', '=', key)
-    .executeTakeFirst();
+  const held = db.selectFrom('agentq.idempotency_keys').select('task_id').where('key', '=', key);
+  return db.selectFrom('agentq.tasks').selectAll().where('id', '=', held).executeTakeFirst();
 }
 
 export interface TaskListFilter {
