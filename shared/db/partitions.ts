@@ -103,8 +103,8 @@ export async function runRetention(options: RetentionOptions): Promise<Retention
         [options.aheadDays ?? PARTITION_AHEAD_DAYS],
       );
       report.created = rows[0]?.made ?? 0;
-      await finishInterruptedDrops(client, report);
       if (options.retentionDays > 0) {
+        await finishInterruptedDrops(client, report);
         const { rows: h } = await client.query<{ horizon: Date }>(
           `SELECT coalesce($1::timestamptz, now()) - make_interval(days => $2::int) AS horizon`,
           [options.now ?? null, options.retentionDays],
@@ -195,9 +195,10 @@ async function applyRetention(
 async function removeJobsOfRange(client: pg.PoolClient, lo: string, hi: string): Promise<number> {
   const { rows } = await client.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM graphile_worker.complete_jobs(ARRAY(
-       SELECT id FROM graphile_worker.jobs
-       WHERE task_identifier IN ('agent', 'webhook') AND locked_at IS NULL
-         AND payload->>'task_id' >= $1 AND payload->>'task_id' < $2))`,
+       SELECT j.id FROM graphile_worker._private_jobs j
+       JOIN graphile_worker._private_tasks t ON t.id = j.task_id
+       WHERE t.identifier IN ('agent', 'webhook') AND j.locked_at IS NULL
+         AND j.payload->>'task_id' >= $1 AND j.payload->>'task_id' < $2))`,
     [lo, hi],
   );
   return rows[0]!.n;
