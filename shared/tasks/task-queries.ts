@@ -110,14 +110,19 @@ WITH items AS (
   -- 0 and 10000 included, which ISO strings in JSON would not survive).
   CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
 ),
-taken AS (
+held AS (
   -- = ANY(ARRAY(...)) keeps this an index look-up however many keys are stored.
-  SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
-  FROM agentq.idempotency_keys k
-  JOIN items i ON i.idempotency_key = k.key
-  JOIN agentq.tasks t ON t.id = k.task_id
+  SELECT k.key, k.task_id FROM agentq.idempotency_keys k
   WHERE k.key = ANY (ARRAY(
     SELECT idempotency_key FROM items WHERE idempotency_key IS NOT NULL))
+),
+taken AS (
+  -- The same for the holders: one primary-key look-up in each day's partition.
+  SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
+  FROM held
+  JOIN items i ON i.idempotency_key = held.key
+  JOIN agentq.tasks t ON t.id = held.task_id
+  WHERE t.id = ANY (ARRAY(SELECT task_id FROM held))
 ),
 fresh AS (
   SELECT i.* FROM items i
