@@ -91,8 +91,8 @@ async function bulkLoad(
     if (templates === 0) throw new Error('history: no finished task to copy');
     // History ends 40 days ago, one task per millisecond before that, so every
     // copy sorts (by id and created_at) before the tasks the drain adds, and
-    // lands in the history partition the migration made (migrations/0008):
-    // past the 30-day retention, so the retention run at the end drops it.
+    // lands in a day partition past the 30-day retention, which the
+    // retention run at the end drops whole.
     const baseMs = Date.now() - HISTORY_AGE_DAYS * 86_400_000 - (from + count);
     for (let done = 0; done < count; done += LOAD_CHUNK) {
       const n = Math.min(LOAD_CHUNK, count - done);
@@ -171,6 +171,16 @@ export async function history(ctx: PhaseContext, sizes: number[]): Promise<Histo
       timeoutMs: ctx.phaseTimeoutMs,
       what,
     });
+
+  // The history goes to day partitions of its own (40 days old), not to the
+  // history partition the migration made (which ends yesterday and so cannot
+  // be dropped whole for 30 days): the retention run at the end then drops
+  // whole days, as it would in an installation running for a while.
+  await monitor.query(`DROP TABLE agentq.task_events_history, agentq.tasks_history`);
+  await monitor.query(
+    `SELECT agentq.create_partitions(now() - make_interval(days => $1::int + 5), now())`,
+    [HISTORY_AGE_DAYS],
+  );
 
   // Untimed: warms the worker up and makes the first templates.
   await fillQueue(pool, Math.min(200, ctx.tasks), agentConfig);
