@@ -23,6 +23,7 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createPool } from '../shared/db/database.ts';
+import { runRetention } from '../shared/db/partitions.ts';
 import type { AgentConfig } from '../shared/db/schema.ts';
 import { AGENTQ_REMAINING_SQL, benchConfig, startBenchWorker } from './agentq.ts';
 import type { PhaseContext } from './context.ts';
@@ -36,6 +37,9 @@ export const EXPLAIN_PATH = fileURLToPath(new URL('./explain.txt', import.meta.u
 
 /** Tasks copied per statement (and transaction) while loading history. */
 const LOAD_CHUNK = 50_000;
+/** How old the loaded history is, in days: older than the retention the last step applies. */
+const HISTORY_AGE_DAYS = 40;
+const RETENTION_DAYS = 30;
 
 export interface HistoryStep {
   /** Finished tasks present when the drain started. */
@@ -46,9 +50,25 @@ export interface HistoryStep {
   tasksPerSecond: number;
 }
 
+/** The retention run after the last drain (shared/db/partitions.ts), its history past the horizon. */
+export interface RetentionStep {
+  ms: number;
+  dropped: string[];
+  deletedTasks: number;
+  tasksBefore: number;
+  tasksAfter: number;
+}
+
 export type HistoryResult =
   | { skipped: string }
-  | { steps: HistoryStep[]; explainPath: string | undefined; tableMb: Record<string, number> };
+  | {
+      steps: HistoryStep[];
+      explainPath: string | undefined;
+      tableMb: Record<string, number>;
+      /** SELECT * FROM agentq.queue_stats with the largest history present. */
+      queueStatsMs: number | undefined;
+      retention: RetentionStep | undefined;
+    };
 
 async function bulkLoad(
   ctx: PhaseContext,
@@ -69,9 +89,11 @@ async function bulkLoad(
       (await client.query<{ n: string }>(`SELECT count(*) AS n FROM bench_templates`)).rows[0]?.n,
     );
     if (templates === 0) throw new Error('history: no finished task to copy');
-    // History ends a day ago, one task per millisecond before that, so every
-    // copy sorts (by id and created_at) before the tasks the drain adds.
-    const baseMs = Date.now() - 86_400_000 - (from + count);
+    // History ends 40 days ago, one task per millisecond before that, so every
+    // copy sorts (by id and created_at) before the tasks the drain adds, and
+    // lands in a day partition past the 30-day retention, which the
+    // retention run at the end drops whole.
+    const baseMs = Date.now() - HISTORY_AGE_DAYS * 86_400_000 - (from + count);
     for (let done = 0; done < count; done += LOAD_CHUNK) {
       const n = Math.min(LOAD_CHUNK, count - done);
       await client.query(
@@ -150,6 +172,16 @@ export async function history(ctx: PhaseContext, sizes: number[]): Promise<Histo
       what,
     });
 
+  // The history goes to day partitions of its own (40 days old), not to the
+  // history partition the migration made (which ends yesterday and so cannot
+  // be dropped whole for 30 days): the retention run at the end then drops
+  // whole days, as it would in an installation running for a while.
+  await monitor.query(`DROP TABLE agentq.task_events_history, agentq.tasks_history`);
+  await monitor.query(
+    `SELECT agentq.create_partitions(now() - make_interval(days => $1::int + 5), now())`,
+    [HISTORY_AGE_DAYS],
+  );
+
   // Untimed: warms the worker up and makes the first templates.
   await fillQueue(pool, Math.min(200, ctx.tasks), agentConfig);
   await drain('the history warm-up to drain');
@@ -207,14 +239,37 @@ export async function history(ctx: PhaseContext, sizes: number[]): Promise<Histo
     await writeFile(EXPLAIN_PATH, `${text}\n`);
     explainPath = EXPLAIN_PATH;
   }
+  // Partitioned tables: their size is their partitions'.
   const sizesMb = await monitor.query<{ name: string; mb: number }>(
-    `SELECT relname AS name, pg_total_relation_size(c.oid)::float8 / 1048576 AS mb
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = 'agentq' AND relname IN ('tasks', 'task_events')`,
+    `SELECT name, (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(('agentq.' || name)::regclass))::float8 / 1048576 AS mb
+     FROM unnest(ARRAY['tasks', 'task_events']) name`,
   );
+  let queueStatsMs: number | undefined;
+  let retention: RetentionStep | undefined;
+  if (largest && largest.history > 0) {
+    const t0 = performance.now();
+    await monitor.query('SELECT * FROM agentq.queue_stats');
+    queueStatsMs = performance.now() - t0;
+    const tasksBefore = (await counts(monitor)).tasks;
+    const report = await runRetention({ pool, retentionDays: RETENTION_DAYS });
+    const tasksAfter = (await counts(monitor)).tasks;
+    retention = {
+      ms: report.ms,
+      dropped: report.dropped,
+      deletedTasks: report.deletedTasks,
+      tasksBefore,
+      tasksAfter,
+    };
+    ctx.log(
+      `history: retention run ${report.ms} ms: dropped ${report.dropped.join(', ') || 'nothing'}, ` +
+        `deleted ${report.deletedTasks} tasks; ${tasksBefore} tasks before, ${tasksAfter} after`,
+    );
+  }
   return {
     steps,
     explainPath,
     tableMb: Object.fromEntries(sizesMb.map((r) => [r.name, r.mb])),
+    queueStatsMs,
+    retention,
   };
 }

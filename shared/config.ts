@@ -75,6 +75,7 @@ const EnvSchema = v.object({
   AGENTQ_STREAM_MAX_S: integer(1, 86_400, 300),
   AGENTQ_MAX_PARALLEL_TOOLS: integer(1, 1000, 16),
   AGENTQ_WEBHOOK_SECRET: optionalText,
+  AGENTQ_RETENTION_DAYS: integer(0, 36_500, 30),
   AGENTQ_WEBHOOK_ALLOW_PRIVATE: v.optional(
     v.picklist(['true', 'false'], 'must be true or false'),
     'false',
@@ -190,6 +191,11 @@ export interface Config {
   metricsPort: number | undefined;
   /** true: /metrics answers without a bearer token even when AGENTQ_API_TOKENS is set. Default false. */
   metricsPublic: boolean;
+  /**
+   * Days finished tasks (and their events) are kept, counted from submit
+   * (AGENTQ_RETENTION_DAYS, default 30); 0 keeps everything. See shared/db/partitions.ts.
+   */
+  retentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -285,6 +291,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     webhookTimeoutMs: e.AGENTQ_WEBHOOK_TIMEOUT_MS,
     metricsPort: e.AGENTQ_METRICS_PORT,
     metricsPublic: e.AGENTQ_METRICS_PUBLIC === 'true',
+    retentionDays: e.AGENTQ_RETENTION_DAYS,
   };
 }
 

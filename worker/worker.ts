@@ -6,12 +6,20 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Tracer } from '@opentelemetry/api';
-import { Logger as GraphileLogger, run, type Runner, type WorkerEvents } from 'graphile-worker';
+import {
+  Logger as GraphileLogger,
+  parseCronItems,
+  run,
+  type Runner,
+  type Task,
+  type WorkerEvents,
+} from 'graphile-worker';
 import type pg from 'pg';
 import type { ProviderName } from '../shared/catalog.ts';
 import type { Config } from '../shared/config.ts';
 import { createDb, createPool } from '../shared/db/database.ts';
 import { NotificationListener } from '../shared/db/notification-listener.ts';
+import { ensurePartitions, runRetention } from '../shared/db/partitions.ts';
 import type { Logger } from '../shared/logger.ts';
 import { TaskFailure } from '../shared/tasks/task-error.ts';
 import { makeAgentTask } from './agent-task.ts';
@@ -119,6 +127,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     return p;
   };
 
+  // Inserts must never miss a partition: make the next days' now, not only hourly.
+  await ensurePartitions(db).catch((err: unknown) =>
+    logger.warn({ err }, 'could not make the partitions ahead; the hourly job will retry'),
+  );
+
   let workerId = '';
   let stopping: Promise<void> | undefined;
   const events: WorkerEvents = new EventEmitter();
@@ -158,8 +171,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     concurrency: config.workerConcurrency,
     pollInterval: config.pollIntervalMs,
     noHandleSignals: true, // main.ts owns signals; see stop()
-    // No cron: without this graphile-worker looks for ./crontab and logs its absence.
-    parsedCronItems: [],
+    // Our one cron item, given here: without parsedCronItems graphile-worker
+    // looks for ./crontab and logs its absence.
+    parsedCronItems: PARTITION_CRON,
     // We abort running attempts ourselves when the grace period ends; this is
     // only graphile-worker's own backstop, after ours.
     gracefulShutdownAbortTimeout: config.shutdownGraceMs + 5000,
@@ -191,6 +205,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         ...(options.tracer ? { tracer: options.tracer } : {}),
         metrics,
       }),
+      [PARTITION_TASK]: partitionTask(pool, config, logger),
       webhook: makeWebhookTask({
         db,
         config,
@@ -252,6 +267,28 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       })();
       return stopping;
     },
+  };
+}
+
+/** The graphile-worker task that makes partitions ahead and applies retention. */
+export const PARTITION_TASK = 'agentq_partitions';
+
+// Hourly, at a minute nothing else favours; graphile-worker runs each
+// scheduled time once however many workers are up. No backfill: a missed
+// hour is made up by the next. The job key keeps at most one job: a run that
+// failed (one attempt) is replaced by the next hour's, not piled up.
+const PARTITION_CRON = parseCronItems([
+  {
+    task: PARTITION_TASK,
+    match: '17 * * * *',
+    identifier: PARTITION_TASK,
+    options: { backfillPeriod: 0, maxAttempts: 1, priority: -50, jobKey: PARTITION_TASK },
+  },
+]);
+
+function partitionTask(pool: pg.Pool, config: Config, logger: Logger): Task {
+  return async () => {
+    await runRetention({ pool, retentionDays: config.retentionDays, logger });
   };
 }
 

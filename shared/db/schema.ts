@@ -99,6 +99,13 @@ export interface TaskEventsTable {
   created_at: Timestamp;
 }
 
+/** Who holds each idempotency key (migrations/0008); a key leaves with its task. */
+export interface IdempotencyKeysTable {
+  key: string;
+  task_id: string;
+  created_at: Generated<Timestamp>;
+}
+
 export interface WorkersTable {
   id: string;
   hostname: string;
@@ -113,4 +120,5 @@ export interface Database {
   'agentq.tasks': TasksTable;
   'agentq.task_events': TaskEventsTable;
   'agentq.workers': WorkersTable;
+  'agentq.idempotency_keys': IdempotencyKeysTable;
 }

@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { AgentConfig, Database } from '../db/schema.ts';
+import { ensurePartitions } from '../db/partitions.ts';
 import { CANCELLED_ERROR } from './task-error.ts';
 import { taskFilterWhere, type TaskFilter } from './task-filter.ts';
 import { selectSummary } from './task-summary.ts';
@@ -117,12 +118,19 @@ WITH items AS (
   -- 0 and 10000 included, which ISO strings in JSON would not survive).
   CROSS JOIN LATERAL (SELECT ($3::timestamptz[])[i.ord + 1] AS run_at) r
 ),
-taken AS (
-  -- = ANY(ARRAY(...)) keeps this an index look-up however many tasks are stored.
-  SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
-  FROM agentq.tasks t JOIN items i ON i.idempotency_key = t.idempotency_key
-  WHERE t.idempotency_key = ANY (ARRAY(
+held AS (
+  -- = ANY(ARRAY(...)) keeps this an index look-up however many keys are stored.
+  SELECT k.key, k.task_id FROM agentq.idempotency_keys k
+  WHERE k.key = ANY (ARRAY(
     SELECT idempotency_key FROM items WHERE idempotency_key IS NOT NULL))
+),
+taken AS (
+  -- The same for the holders: one primary-key look-up in each day's partition.
+  SELECT i.ord, t.id, t.request_hash IS NOT DISTINCT FROM i.request_hash AS same
+  FROM held
+  JOIN items i ON i.idempotency_key = held.key
+  JOIN agentq.tasks t ON t.id = held.task_id
+  WHERE t.id = ANY (ARRAY(SELECT task_id FROM held))
 ),
 fresh AS (
   SELECT i.* FROM items i
@@ -154,6 +162,15 @@ created AS (
   -- One order for every submit, so two batches sharing keys cannot deadlock.
   ORDER BY f.idempotency_key NULLS LAST, f.ord
   RETURNING *
+),
+keys AS (
+  -- The keys' own table holds their uniqueness (migrations/0008); inserted in
+  -- key order, so two batches sharing keys cannot deadlock.
+  INSERT INTO agentq.idempotency_keys (key, task_id)
+  SELECT f.idempotency_key, f.id
+  FROM fresh f JOIN jobs ON jobs.task_id = f.id
+  WHERE f.idempotency_key IS NOT NULL
+  ORDER BY f.idempotency_key
 )
 SELECT i.ord, 'created' AS outcome, c.* FROM created c JOIN items i ON i.id = c.id
 UNION ALL
@@ -169,7 +186,16 @@ ORDER BY 1`;
 const SUBMIT_TRIES = 5;
 const isRetryable = (err: unknown) => {
   const { code, constraint } = err as { code?: unknown; constraint?: unknown };
-  return (code === '23505' && constraint === 'tasks_idempotency_key_key') || code === '40P01';
+  return (code === '23505' && constraint === 'idempotency_keys_pkey') || code === '40P01';
+};
+
+// No partition holds the new id (the partitions made ahead ran out: no worker
+// has run for two weeks, or this host's clock is far from the database's).
+const isMissingPartition = (err: unknown) => {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  return (
+    code === '23514' && typeof message === 'string' && /no partition of relation/.test(message)
+  );
 };
 
 /**
@@ -256,7 +282,9 @@ async function runSubmit(db: Db, parameters: unknown[]): Promise<SubmitRow[]> {
       const { rows } = await db.executeQuery<SubmitRow>(CompiledQuery.raw(SUBMIT_SQL, parameters));
       return rows;
     } catch (err) {
-      if (attempt >= SUBMIT_TRIES || !isRetryable(err)) throw err;
+      if (attempt >= SUBMIT_TRIES) throw err;
+      if (isMissingPartition(err)) await ensurePartitions(db);
+      else if (!isRetryable(err)) throw err;
     }
   }
 }
@@ -266,11 +294,8 @@ export async function taskFindById(db: Db, id: string) {
 }
 
 export async function taskFindByIdempotencyKey(db: Db, key: string) {
-  return db
-    .selectFrom('agentq.tasks')
-    .selectAll()
-    .where('idempotency_key', '=', key)
-    .executeTakeFirst();
+  const held = db.selectFrom('agentq.idempotency_keys').select('task_id').where('key', '=', key);
+  return db.selectFrom('agentq.tasks').selectAll().where('id', '=', held).executeTakeFirst();
 }
 
 export interface TaskListFilter extends TaskFilter {

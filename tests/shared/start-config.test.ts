@@ -122,3 +122,16 @@ describe('the start banner', () => {
     expect(text).toContain('at https://user:***@llm.internal/v1');
   });
 });
+
+describe('AGENTQ_RETENTION_DAYS', () => {
+  it('defaults to 30 days, takes 0 (keep everything), and refuses what is not a day count', () => {
+    expect(loadConfig(BASE).retentionDays).toBe(30);
+    expect(loadConfig({ ...BASE, AGENTQ_RETENTION_DAYS: '0' }).retentionDays).toBe(0);
+    expect(loadConfig({ ...BASE, AGENTQ_RETENTION_DAYS: '7' }).retentionDays).toBe(7);
+    for (const bad of ['-1', '1.5', 'thirty', '36501']) {
+      const load = () => loadConfig({ ...BASE, AGENTQ_RETENTION_DAYS: bad });
+      expect(load).toThrow(ConfigError);
+      expect(load).toThrow(/AGENTQ_RETENTION_DAYS/);
+    }
+  });
+});
