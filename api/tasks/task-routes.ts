@@ -231,7 +231,7 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots, metrics: ApiMetr
 
   app.get('/', ...listTasksDocs, async (c) => {
     const q = parseOr400(ListQuery, queryObject(c.req.url));
-    const { rows, hasMore } = await taskList(db, {
+    const { rows, hasMore } = await taskList(deps.readDb ?? db, {
       status: q.status,
       type: q.type,
       createdAfter: q.created_after,
