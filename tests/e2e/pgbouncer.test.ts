@@ -123,7 +123,12 @@ describe.skipIf(!binary)('pooled DATABASE_URL with a direct URL for LISTEN', () 
   let a: AgentqProcess & { url: string };
   let client: ReturnType<typeof apiClient>;
   beforeAll(async () => {
-    env = envFor({ DATABASE_URL: bouncer.url, AGENTQ_DIRECT_DATABASE_URL: tdb.url });
+    env = {
+      ...envFor({ DATABASE_URL: bouncer.url, AGENTQ_DIRECT_DATABASE_URL: tdb.url }),
+      // A minute: a new job is found at once only if the jobs:insert NOTIFY,
+      // heard on the direct URL, nudges graphile-worker (its own LISTEN is deaf here).
+      AGENTQ_POLL_INTERVAL_MS: '60000',
+    };
     a = await api(env);
     client = apiClient(a.url);
   });
@@ -145,6 +150,16 @@ describe.skipIf(!binary)('pooled DATABASE_URL with a direct URL for LISTEN', () 
     };
     expect(list.data.map((t) => t.id)).toContain(body.id);
     expect(await completedEvents(body.id)).toBe(1);
+    // Many at once: graphile-worker's statements meet many server connections
+    // (with its named prepared statements on, they fail on the ones that never saw them).
+    const many = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        client.submit({ input: { prompt: `What is ${i} + 1?` } }),
+      ),
+    );
+    for (const s of many) expect((await client.waitDone(s.body.id)).status).toBe('completed');
+    for (const s of many) expect(await completedEvents(s.body.id)).toBe(1);
+    expect(w.logs().filter((l) => /prepared statement/i.test(JSON.stringify(l)))).toEqual([]);
     // The queries went through PgBouncer…
     expect(await pooledTransactions()).toBeGreaterThan(before);
     // …and nobody fell back to polling: the direct URL gave both a session.
