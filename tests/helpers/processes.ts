@@ -22,7 +22,7 @@ export interface AgentqProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-function launch(entry: string, env: Record<string, string>): AgentqProcess {
+export function launch(entry: string, env: Record<string, string>): AgentqProcess {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
     // Small pools: several test files each run an API and workers against one
