@@ -12,42 +12,37 @@ import type { Logger } from '../logger.ts';
 export interface BudgetPart {
   name: string;
   connections: number;
-  /** Opened on AGENTQ_DIRECT_DATABASE_URL (a session), not on DATABASE_URL. */
-  direct: boolean;
+  /** Which URL it opens: DATABASE_URL, the direct one (LISTEN) or the read one. */
+  on: 'pooled' | 'direct' | 'read';
 }
 
 export interface ConnectionBudget {
   parts: BudgetPart[];
   total: number;
+  /** Connections on AGENTQ_DIRECT_DATABASE_URL, when it differs from DATABASE_URL (else 0). */
   direct: number;
-  /** Whether the direct URL differs from DATABASE_URL. */
-  split: boolean;
+  /** Connections on AGENTQ_READ_DATABASE_URL. */
+  read: number;
 }
 
 function budget(config: Config, parts: BudgetPart[]): ConnectionBudget {
+  const sum = (on: BudgetPart['on']) =>
+    parts.filter((p) => p.on === on).reduce((n, p) => n + p.connections, 0);
   return {
     parts,
     total: parts.reduce((n, p) => n + p.connections, 0),
-    direct: parts.filter((p) => p.direct).reduce((n, p) => n + p.connections, 0),
-    split: config.directDatabaseUrl !== config.databaseUrl,
+    direct: config.directDatabaseUrl !== config.databaseUrl ? sum('direct') : 0,
+    read: sum('read'),
   };
 }
 
-/** The API: its query pool, the optional read pool (another server), and its LISTEN connection. */
+/** The API: its query pool, the optional read pool, and its LISTEN connection. */
 export function apiBudget(config: Config): ConnectionBudget {
-  return budget(config, [
-    { name: 'pool', connections: config.dbPoolMax, direct: false },
-    ...(config.readDatabaseUrl
-      ? [
-          {
-            name: 'read pool (AGENTQ_READ_DATABASE_URL)',
-            connections: config.readPoolMax,
-            direct: false,
-          },
-        ]
-      : []),
-    { name: 'listener', connections: 1, direct: true },
-  ]);
+  const parts: BudgetPart[] = [{ name: 'pool', connections: config.dbPoolMax, on: 'pooled' }];
+  if (config.readDatabaseUrl)
+    parts.push({ name: 'read pool', connections: config.readPoolMax, on: 'read' });
+  parts.push({ name: 'listener', connections: 1, on: 'direct' });
+  return budget(config, parts);
 }
 
 /**
@@ -57,24 +52,26 @@ export function apiBudget(config: Config): ConnectionBudget {
  */
 export function workerBudget(config: Config): ConnectionBudget {
   return budget(config, [
-    { name: 'pool (tasks and graphile-worker)', connections: config.dbPoolMax, direct: false },
-    { name: 'recovery', connections: config.recoveryPoolMax, direct: false },
-    { name: 'heartbeat', connections: 1, direct: false },
-    { name: 'listener', connections: 1, direct: true },
+    { name: 'pool (tasks and graphile-worker)', connections: config.dbPoolMax, on: 'pooled' },
+    { name: 'recovery', connections: config.recoveryPoolMax, on: 'pooled' },
+    { name: 'heartbeat', connections: 1, on: 'pooled' },
+    { name: 'listener', connections: 1, on: 'direct' },
   ]);
 }
 
-/** e.g. `pool 10 + listener 1 = 11 (direct: 1)`. */
+/** e.g. `pool 10 + listener 1 = 11 (10 on DATABASE_URL, 1 on AGENTQ_DIRECT_DATABASE_URL)`. */
 export function formatBudget(b: ConnectionBudget): string {
   const sum = `${b.parts.map((p) => `${p.name} ${p.connections}`).join(' + ')} = ${b.total}`;
-  return b.split
-    ? `${sum} (of which ${b.direct} on the direct URL)`
-    : `${sum} (all on DATABASE_URL)`;
+  if (b.direct === 0 && b.read === 0) return `${sum} (all on DATABASE_URL)`;
+  const where = [`${b.total - b.direct - b.read} on DATABASE_URL`];
+  if (b.direct > 0) where.push(`${b.direct} on AGENTQ_DIRECT_DATABASE_URL`);
+  if (b.read > 0) where.push(`${b.read} on AGENTQ_READ_DATABASE_URL`);
+  return `${sum} (${where.join(', ')})`;
 }
 
 export function logBudget(logger: Logger, b: ConnectionBudget): void {
   logger.info(
-    { connections: b.total, direct: b.direct, split: b.split },
+    { connections: b.total, direct: b.direct, read: b.read },
     `connection budget: ${formatBudget(b)}`,
   );
 }

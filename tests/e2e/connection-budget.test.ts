@@ -56,13 +56,14 @@ describe('a process that cannot get a connection', () => {
 
     expect(
       await waitFor(() => api.logs().find((l) => String(l.msg).startsWith('connection budget:')), {
+        timeoutMs: 60_000, // a cold tsx start on a loaded machine
         what: 'the api budget line',
       }),
     ).toMatchObject({ msg: 'connection budget: pool 3 + listener 1 = 4 (all on DATABASE_URL)' });
     expect(
       await waitFor(
         () => worker.logs().find((l) => String(l.msg).startsWith('connection budget:')),
-        { what: 'the worker budget line' },
+        { timeoutMs: 60_000, what: 'the worker budget line' },
       ),
     ).toMatchObject({
       msg: 'connection budget: pool (tasks and graphile-worker) 3 + recovery 2 + heartbeat 1 + listener 1 = 7 (all on DATABASE_URL)',

@@ -168,7 +168,7 @@ describe.skipIf(!binary)('pooled DATABASE_URL with a direct URL for LISTEN', () 
     const started = w.logs().find((l) => l.msg === 'worker started');
     expect(started).toMatchObject({ changes: 'LISTEN', preparedStatements: false });
     const budget = w.logs().find((l) => String(l.msg).startsWith('connection budget:'));
-    expect(budget?.msg).toMatch(/= \d+ \(of which 1 on the direct URL\)/);
+    expect(budget?.msg).toMatch(/= \d+ \(\d+ on DATABASE_URL, 1 on AGENTQ_DIRECT_DATABASE_URL\)/);
     await w.stop();
   });
 
