@@ -68,6 +68,7 @@ export class NotificationListener {
   /** Set while polling stands in for LISTEN (logged once on entry). */
   private polling = false;
   private readonly channelHandlers = new Map<string, Set<Handler>>();
+  private neverConnected = true;
 
   constructor(private readonly options: NotificationListenerOptions) {}
 
@@ -158,6 +159,7 @@ export class NotificationListener {
     const wasReconnect = this.failures > 0 || this.polling;
     this.client = client;
     this.failures = 0;
+    this.neverConnected = false;
     if (this.polling) {
       this.polling = false;
       clearInterval(this.pollTimer);
@@ -216,22 +218,39 @@ export class NotificationListener {
     await arrived;
   }
 
-  /** No session: poll instead, say so once, and keep trying for a session. */
-  private startPolling(err: Error): void {
+  /**
+   * No session: poll instead, say so once, and keep trying for a session.
+   * `outage`: a working connection was lost and would not come back soon (a
+   * restart), rather than none ever made (an unreachable URL, or a pooler).
+   */
+  private startPolling(err: Error, outage = false): void {
     if (this.stopped) return;
     if (!this.polling) {
       this.polling = true;
       const everyMs = this.options.pollIntervalMs;
-      this.options.logger.error(
-        {
-          url: maskUrlPassword(this.options.connectionString),
-          err: err.message,
-          pollIntervalMs: everyMs,
-        },
+      const instead =
         everyMs === undefined
-          ? 'no session connection for LISTEN: changes are seen only on re-reads until one is made'
-          : `no session connection for LISTEN: polling every ${everyMs} ms instead (changes are seen up to that late); set AGENTQ_DIRECT_DATABASE_URL to a URL that bypasses the pooler`,
-      );
+          ? 'changes are seen only on re-reads until it reconnects'
+          : `polling every ${everyMs} ms instead (changes are seen up to that late)`;
+      const fields = {
+        url: maskUrlPassword(this.options.connectionString),
+        err: err.message,
+        pollIntervalMs: everyMs,
+      };
+      if (outage) {
+        this.options.logger.warn(fields, `notification listener still down: ${instead}`);
+      } else if (err instanceof NoSessionError) {
+        this.options.logger.error(
+          fields,
+          `no session connection for LISTEN (${err.message}): ${instead}; ` +
+            'set AGENTQ_DIRECT_DATABASE_URL to a URL that bypasses the pooler',
+        );
+      } else {
+        this.options.logger.error(
+          fields,
+          `no session connection for LISTEN (cannot connect: ${err.message}): ${instead}`,
+        );
+      }
       if (everyMs !== undefined) {
         this.pollTimer = setInterval(() => {
           for (const fn of this.reconnectHandlers) fn();
@@ -266,7 +285,7 @@ export class NotificationListener {
             { err: err.message },
             'notification listener: still no session',
           );
-          this.startPolling(err);
+          this.startPolling(err, !(err instanceof NoSessionError) && !this.neverConnected);
         } else {
           this.options.logger.warn({ err: err.message }, 'notification listener reconnect failed');
           this.scheduleReconnect();
