@@ -67,7 +67,7 @@ async function readyOrExplain(p: AgentqProcess, check: () => Promise<boolean>, w
       async () =>
         exitCode !== undefined ? Promise.reject(new Error(`exited ${exitCode}`)) : check(),
       {
-        timeoutMs: 30_000,
+        timeoutMs: 60_000, // a cold tsx start takes 15 s and more on a loaded 2-core machine
         what,
       },
     );
