@@ -39,7 +39,7 @@ afterAll(async () => {
 const failures = (p: AgentqProcess) =>
   p.logs().filter((l) => String(l.msg).startsWith('cannot get a database connection'));
 
-describe('a process that cannot get a connection', () => {
+describe('a process that cannot get a connection', { timeout: 180_000 }, () => {
   it('says why with the URL and its budget, backs off, and recovers when the limit is raised', async () => {
     const url = new URL(tdb.url);
     url.username = ROLE;

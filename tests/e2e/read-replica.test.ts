@@ -22,14 +22,14 @@ beforeAll(async () => {
     AGENTQ_READ_POOL_MAX: '2',
     AGENTQ_DEFAULT_PROVIDER: 'offline',
   });
-});
+}, 120_000);
 
 afterAll(async () => {
   await api?.stop();
   await Promise.all([primary?.drop(), replica?.drop()]);
 });
 
-describe('AGENTQ_READ_DATABASE_URL', () => {
+describe('AGENTQ_READ_DATABASE_URL', { timeout: 180_000 }, () => {
   it('serves the task list from the read database and every status read from the primary', async () => {
     const onReplica = await taskInsertWithJob(replica.db, newTask());
     const client = apiClient(api.url);
