@@ -9,6 +9,12 @@ import type { MetricsRegistry } from '../shared/metrics/metrics-registry.ts';
 
 export interface AppDeps {
   db: Db;
+  /**
+   * Where GET /v1/tasks (the list only) reads, e.g. a replica; default `db`.
+   * Status reads, waits, events and streams always use `db` (the primary):
+   * a replica's lag would answer an older status.
+   */
+  readDb?: Db;
   pool: pg.Pool;
   config: Config;
   logger: Logger;

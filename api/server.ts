@@ -20,7 +20,10 @@ export interface RunningApi {
 export async function startApi(options: {
   config: Config;
   pool: pg.Pool;
+  /** A URL with a session, for LISTEN (AGENTQ_DIRECT_DATABASE_URL); the pool's may lead to a pooler. */
   connectionString: string;
+  /** The task list reads from it (AGENTQ_READ_DATABASE_URL); default `pool`. */
+  readPool?: pg.Pool;
   logger: Logger;
   /** The process's metrics registry (`npm start` shares one with its worker). */
   metrics?: MetricsRegistry;
@@ -31,6 +34,7 @@ export async function startApi(options: {
     channels: ['agentq_task', 'agentq_event'],
     logger,
     applicationName: 'agentq-api-listen',
+    pollIntervalMs: config.pollIntervalMs,
   });
   await listener.start();
   const shutdown = new AbortController();
@@ -38,6 +42,7 @@ export async function startApi(options: {
   const bound: { port?: number } = {};
   const app = createApp({
     db: createDb(pool),
+    ...(options.readPool ? { readDb: createDb(options.readPool) } : {}),
     pool,
     config,
     logger,

@@ -1,4 +1,8 @@
-/** `npm run migrate`: brings DATABASE_URL's schemas (graphile_worker, agentq) up to date. */
+/**
+ * `npm run migrate`: brings the database's schemas (graphile_worker, agentq) up
+ * to date, over AGENTQ_DIRECT_DATABASE_URL when set: the run holds a
+ * session-level advisory lock, which a transaction-mode pooler cannot keep.
+ */
 import { requireDatabaseUrl } from '../shared/config.ts';
 import { createPool } from '../shared/db/database.ts';
 import { migrateDatabase } from '../shared/db/migrate.ts';
@@ -14,6 +18,7 @@ try {
   process.stderr.write(`agentq: ${(err as Error).message}\n`);
   process.exit(1);
 }
+url = config.directDatabaseUrl ?? url;
 const pool = createPool({ connectionString: url, applicationName: 'agentq-migrate', max: 2 });
 try {
   const { applied } = await migrateDatabase(pool);

@@ -1,5 +1,6 @@
 /**
- * `npm run retention`: one partition maintenance run against DATABASE_URL, as
+ * `npm run retention`: one partition maintenance run against
+ * AGENTQ_DIRECT_DATABASE_URL (else DATABASE_URL: it needs a session), as
  * the worker's hourly job does it (shared/db/partitions.ts): makes the days
  * ahead, drops whole days older than AGENTQ_RETENTION_DAYS, deletes finished
  * tasks older than it in batches where a day cannot go whole. Prints what it
@@ -16,6 +17,7 @@ const logger = createLogger('retention', config.logLevel);
 let url: string;
 try {
   url = requireDatabaseUrl(config);
+  url = config.directDatabaseUrl ?? url;
 } catch (err) {
   process.stderr.write(`agentq: ${(err as Error).message}\n`);
   process.exit(1);

@@ -72,14 +72,25 @@ const [api, worker] = await startParts(connectionString).catch(async (err: unkno
 });
 
 async function startParts(connectionString: string) {
-  const { applied } = await migrateDatabase(pool);
+  // LISTEN and the migration lock need a session: AGENTQ_DIRECT_DATABASE_URL
+  // when DATABASE_URL leads to a pooler (the embedded Postgres needs neither).
+  const directUrl = config.databaseUrl
+    ? (config.directDatabaseUrl ?? connectionString)
+    : connectionString;
+  const migratePool =
+    directUrl === connectionString
+      ? pool
+      : createPool({ connectionString: directUrl, applicationName: 'agentq-migrate', max: 2 });
+  const { applied } = await migrateDatabase(migratePool).finally(async () => {
+    if (migratePool !== pool) await migratePool.end();
+  });
   // One registry for the process: the API's /metrics shows the worker's metrics too.
   const metrics = createMetricsRegistry();
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const api = await startApi({
     config,
     pool,
-    connectionString,
+    connectionString: directUrl,
     logger: forComponent(rootLogger, 'api'),
     metrics,
   });
@@ -87,6 +98,7 @@ async function startParts(connectionString: string) {
     config,
     pool,
     connectionString,
+    directConnectionString: directUrl,
     logger: forComponent(rootLogger, 'worker'),
     metrics,
   }).catch(async (err: unknown) => {

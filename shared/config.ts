@@ -44,6 +44,12 @@ const EnvSchema = v.object({
   DATABASE_URL: v.optional(
     v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must start with postgres://')),
   ),
+  AGENTQ_DIRECT_DATABASE_URL: v.optional(
+    v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must start with postgres://')),
+  ),
+  AGENTQ_READ_DATABASE_URL: v.optional(
+    v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must start with postgres://')),
+  ),
   PORT: integer(0, 65535, 8080),
   HOST: optionalText,
   AGENTQ_API_TOKENS: list,
@@ -70,6 +76,8 @@ const EnvSchema = v.object({
   AGENTQ_RETRY_MAX_MS: integer(0, 86_400_000, 300_000),
   AGENTQ_PROVIDER_TIMEOUT_MS: integer(100, 3_600_000, 120_000),
   AGENTQ_DB_POOL_MAX: integer(2, 1000, 10),
+  AGENTQ_READ_POOL_MAX: integer(1, 1000, 5),
+  AGENTQ_RECOVERY_POOL_MAX: integer(1, 100, 2),
   AGENTQ_ALLOWED_MODELS: optionalText,
   AGENTQ_MAX_STREAMS: integer(1, 1_000_000, 1000),
   AGENTQ_STREAM_MAX_S: integer(1, 86_400, 300),
@@ -100,8 +108,22 @@ const EnvSchema = v.object({
 });
 
 export interface Config {
-  /** Postgres URL; `npm start` supplies an embedded one when unset. */
+  /** Postgres URL; `npm start` supplies an embedded one when unset. May lead to a transaction-mode pooler. */
   databaseUrl: string | undefined;
+  /**
+   * A URL with a session (no transaction-mode pooler in between), for LISTEN
+   * and migrations (AGENTQ_DIRECT_DATABASE_URL). Default DATABASE_URL.
+   */
+  directDatabaseUrl: string | undefined;
+  /**
+   * Where the API's task list (GET /v1/tasks) reads from, e.g. a replica
+   * (AGENTQ_READ_DATABASE_URL). Unset: the primary. Status reads never use it.
+   */
+  readDatabaseUrl: string | undefined;
+  /** Connections of the API's read pool (when AGENTQ_READ_DATABASE_URL is set). Default 5. */
+  readPoolMax: number;
+  /** Connections of a worker's recovery checks (dead workers, orphans). Default 2. */
+  recoveryPoolMax: number;
   /** API port. Default 8080. */
   port: number;
   /**
@@ -155,8 +177,10 @@ export interface Config {
   /** Timeout of one provider HTTP request. Default 120 s. */
   providerTimeoutMs: number;
   /**
-   * Postgres connections one process's pool may open. Default 10. Each process
-   * also holds one LISTEN connection, and a worker two for its heartbeat.
+   * Postgres connections one process's pool may open. Default 10. In a worker
+   * graphile-worker shares it (and keeps one of it for its own LISTEN). Each
+   * process also holds one LISTEN connection, and a worker its recovery pool
+   * and one heartbeat connection (README "Connection budget").
    */
   dbPoolMax: number;
   /** Models each provider may be asked for (AGENTQ_ALLOWED_MODELS); undefined = any well-formed name. */
@@ -255,6 +279,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   checkDefaultModel(defaultProvider, e.AGENTQ_DEFAULT_MODEL, allowedModels);
   return {
     databaseUrl: e.DATABASE_URL,
+    directDatabaseUrl: e.AGENTQ_DIRECT_DATABASE_URL ?? e.DATABASE_URL,
+    readDatabaseUrl: e.AGENTQ_READ_DATABASE_URL,
+    readPoolMax: e.AGENTQ_READ_POOL_MAX,
+    recoveryPoolMax: e.AGENTQ_RECOVERY_POOL_MAX,
     port: e.PORT,
     host,
     apiTokens: e.AGENTQ_API_TOKENS,

@@ -1,6 +1,7 @@
 /** `npm run worker`: one worker process against DATABASE_URL (run `npm run migrate` first). */
 import { logStartFacts } from '../shared/banner.ts';
 import { requireDatabaseUrl } from '../shared/config.ts';
+import { logBudget, waitForDatabase, workerBudget } from '../shared/db/connection-budget.ts';
 import { createPool } from '../shared/db/database.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createMetricsRegistry } from '../shared/metrics/metrics-registry.ts';
@@ -22,6 +23,8 @@ try {
   process.exit(1);
 }
 logStartFacts(logger, config, connectionString);
+const budget = workerBudget(config);
+logBudget(logger, budget);
 if (config.defaultProvider === 'offline') logger.warn(config.defaultProviderReason);
 // With OTEL_EXPORTER_OTLP_ENDPOINT set, attempt, model-call and tool-call spans are exported.
 const tracing = await startTracingOrExit(process.env, { serviceName: 'agentq-worker', logger });
@@ -31,10 +34,12 @@ const pool = createPool({
   max: config.dbPoolMax,
 });
 keepRunningOnUnhandledRejection(logger);
+await waitForDatabase(pool, { url: connectionString, budget, logger });
 const worker = await startWorker({
   config,
   pool,
   connectionString,
+  directConnectionString: config.directDatabaseUrl,
   logger,
   metrics: createMetricsRegistry(),
 });

@@ -13,6 +13,7 @@ import {
   type Runner,
   type Task,
   type WorkerEvents,
+  type WorkerPool,
 } from 'graphile-worker';
 import type pg from 'pg';
 import type { ProviderName } from '../shared/catalog.ts';
@@ -39,8 +40,16 @@ import { workerReadiness, type WorkerState } from './readiness.ts';
 
 export interface WorkerOptions {
   config: Config;
+  /** The query pool, shared with graphile-worker; its URL may lead to a transaction-mode pooler. */
   pool: pg.Pool;
+  /** The pool's URL (DATABASE_URL): the heartbeat and recovery checks use it too. */
   connectionString: string;
+  /**
+   * A URL with a session, for LISTEN (AGENTQ_DIRECT_DATABASE_URL); default
+   * `connectionString`. When it differs, `connectionString` is taken for a
+   * pooler: see "graphile-worker behind a pooler" below.
+   */
+  directConnectionString?: string;
   logger: Logger;
   /** The tools tasks may call; the registry's by default (tests pass their own). */
   tools?: ToolRunner;
@@ -85,11 +94,15 @@ function makeToolRunner(config: Config): ToolRunner {
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const { config, pool, logger } = options;
   const db = createDb(pool);
+  const directUrl = options.directConnectionString ?? options.connectionString;
+  const pooled = directUrl !== options.connectionString;
   const listener = new NotificationListener({
-    connectionString: options.connectionString,
-    channels: ['agentq_cancel'],
+    connectionString: directUrl,
+    // jobs:insert: graphile-worker's own LISTEN rides on `pool`, deaf behind a pooler.
+    channels: pooled ? ['agentq_cancel', 'jobs:insert'] : ['agentq_cancel'],
     logger,
     applicationName: 'agentq-worker-listen',
+    pollIntervalMs: config.pollIntervalMs,
   });
   await listener.start();
   const attempts = new RunningAttempts(db, listener);
@@ -133,11 +146,29 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   );
 
   let workerId = '';
+  let workerPool: WorkerPool | undefined;
   let stopping: Promise<void> | undefined;
   const events: WorkerEvents = new EventEmitter();
-  events.on('pool:create', ({ workerPool }) => {
-    workerId = workerPool.id;
+  events.on('pool:create', ({ workerPool: created }) => {
+    workerPool = created;
+    workerId = created.id;
   });
+  // graphile-worker behind a pooler. It runs its job queries on `pool` and
+  // keeps one client of it for LISTEN "jobs:insert"; it has no option to take
+  // that client from elsewhere. Through a transaction-mode pooler (1) its
+  // named prepared statements would meet server connections that never saw
+  // them (PgBouncer before 1.21 cannot track them), so they are off, and (2)
+  // its LISTEN is deaf, so our own session listener hears jobs:insert and
+  // nudges it. Its job queries thus stay on the pooler, and the process's
+  // only session is our listener. Without any session (polling fallback) it
+  // finds new jobs by polling, within AGENTQ_POLL_INTERVAL_MS.
+  const behindPooler = pooled || !listener.connected;
+  if (pooled) {
+    listener.subscribeChannel('jobs:insert', (payload) => {
+      const count = Number((parseJson(payload) as { count?: unknown } | undefined)?.count);
+      workerPool?.nudge(Number.isInteger(count) && count > 0 ? count : 1);
+    });
+  }
 
   // Before the runner, so orchestrators' probes answer (/readyz: not yet) while it starts.
   const state: WorkerState = {
@@ -170,6 +201,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     pgPool: pool,
     concurrency: config.workerConcurrency,
     pollInterval: config.pollIntervalMs,
+    noPreparedStatements: behindPooler,
     noHandleSignals: true, // main.ts owns signals; see stop()
     // Our one cron item, given here: without parsedCronItems graphile-worker
     // looks for ./crontab and logs its absence.
@@ -205,7 +237,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         ...(options.tracer ? { tracer: options.tracer } : {}),
         metrics,
       }),
-      [PARTITION_TASK]: partitionTask(pool, config, logger),
+      [PARTITION_TASK]: partitionTask(pooled ? directUrl : pool, config, logger),
       webhook: makeWebhookTask({
         db,
         config,
@@ -219,10 +251,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   runner.promise.then(runnerStopped, runnerStopped);
   if (!workerId) throw new Error('graphile-worker did not report its pool id');
 
+  // Recovery checks and the beat hold no session state: they may go through a pooler.
   const heartbeatPool = createPool({
     connectionString: options.connectionString,
     applicationName: 'agentq-worker-heartbeat',
-    max: 2,
+    max: config.recoveryPoolMax,
   });
   const heartbeat = startHeartbeat({
     db: createDb(heartbeatPool),
@@ -237,7 +270,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   markRegistered();
   Object.assign(state, { registered: true, pool: heartbeatPool });
   logger.info(
-    { workerId, concurrency: config.workerConcurrency, defaultProvider: config.defaultProvider },
+    {
+      workerId,
+      concurrency: config.workerConcurrency,
+      defaultProvider: config.defaultProvider,
+      changes: listener.isPolling ? `polling every ${config.pollIntervalMs} ms` : 'LISTEN',
+      preparedStatements: !behindPooler,
+    },
     'worker started',
   );
 
@@ -286,10 +325,31 @@ const PARTITION_CRON = parseCronItems([
   },
 ]);
 
-function partitionTask(pool: pg.Pool, config: Config, logger: Logger): Task {
+/**
+ * The partition job. Retention holds session state (lock_timeout, an advisory
+ * lock), so behind a pooler it runs on a one-connection pool of the direct URL,
+ * opened for the run and closed after it.
+ */
+function partitionTask(source: pg.Pool | string, config: Config, logger: Logger): Task {
   return async () => {
-    await runRetention({ pool, retentionDays: config.retentionDays, logger });
+    const pool =
+      typeof source === 'string'
+        ? createPool({ connectionString: source, applicationName: 'agentq-retention', max: 1 })
+        : source;
+    try {
+      await runRetention({ pool, retentionDays: config.retentionDays, logger });
+    } finally {
+      if (pool !== source) await pool.end();
+    }
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** graphile-worker's log lines, through our logger (its debug chatter at debug). */

@@ -235,11 +235,14 @@ export function taskRoutes(deps: AppDeps, streams: StreamSlots, metrics: ApiMetr
     };
     const page =
       q.view === 'summary'
-        ? await taskListSummary(db, filter).then((p) => ({
+        ? await taskListSummary(deps.readDb ?? db, filter).then((p) => ({
             ...p,
             data: p.rows.map(taskSummaryJson),
           }))
-        : await taskList(db, filter).then((p) => ({ ...p, data: p.rows.map(taskJson) }));
+        : await taskList(deps.readDb ?? db, filter).then((p) => ({
+            ...p,
+            data: p.rows.map(taskJson),
+          }));
     const last = page.rows.at(-1);
     return c.json({
       data: page.data,

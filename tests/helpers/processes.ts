@@ -22,7 +22,7 @@ export interface AgentqProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-function launch(entry: string, env: Record<string, string>): AgentqProcess {
+export function launch(entry: string, env: Record<string, string>): AgentqProcess {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
     // Small pools: several test files each run an API and workers against one
@@ -67,7 +67,7 @@ async function readyOrExplain(p: AgentqProcess, check: () => Promise<boolean>, w
       async () =>
         exitCode !== undefined ? Promise.reject(new Error(`exited ${exitCode}`)) : check(),
       {
-        timeoutMs: 30_000,
+        timeoutMs: 60_000, // a cold tsx start takes 15 s and more on a loaded 2-core machine
         what,
       },
     );
