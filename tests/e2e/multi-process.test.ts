@@ -181,7 +181,7 @@ beforeAll(async () => {
   apis.A = started[0] as AgentqProcess & { url: string };
   apis.B = started[1] as AgentqProcess & { url: string };
   workers.push(...(started.slice(2) as Array<AgentqProcess & { id: string }>));
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   for (const p of [...workers, apis.A, apis.B]) await p?.stop('SIGKILL');

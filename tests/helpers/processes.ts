@@ -67,8 +67,8 @@ async function readyOrExplain(p: AgentqProcess, check: () => Promise<boolean>, w
       async () =>
         exitCode !== undefined ? Promise.reject(new Error(`exited ${exitCode}`)) : check(),
       {
-        // Generous: five processes starting at once on a loaded 2-core machine take a while.
-        timeoutMs: 60_000,
+        // Generous: five processes starting at once on a shared 2-core machine can take a minute or more.
+        timeoutMs: 120_000,
         what,
       },
     );
