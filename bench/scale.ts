@@ -211,6 +211,12 @@ async function step(
       timeoutMs: ctx.phaseTimeoutMs,
       what: 'the scale warm-up to drain',
     });
+    // Fresh sockets for the timed part: the API closes a keep-alive socket idle for 5 s (the
+    // drain above can take that long), and a request sent on it as it closes is reset.
+    if (system === 'agentq') {
+      for (const h of https.splice(0)) h.close();
+      https.push(...apiChildren.map((a) => httpClient(a.url, Math.ceil(clients / apis))));
+    }
     const pids = [...workerChildren, ...apiChildren].map((c) => c.pid);
     result = await timed(
       ctx,
