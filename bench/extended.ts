@@ -279,7 +279,8 @@ function describeStep(s: ScaleStep): string {
     (s.apis > 0 ? `, APIs ${list(busy.apis, 2)}` : '') +
     `, Postgres ${busy.postgres.toFixed(2)}, submitters ${busy.submitters.toFixed(2)} ` +
     `(total ${(sum(busy.workers) + sum(busy.apis) + busy.postgres + busy.submitters).toFixed(2)}); ` +
-    `peak connections ${s.peakConnections}.`
+    `peak connections ${s.peakConnections}` +
+    (s.resent > 0 ? `; ${s.resent} submits sent again after a reset socket.` : '.')
   );
 }
 

@@ -20,7 +20,7 @@
  * included, over every task handled), as in the end-to-end phase.
  */
 import type pg from 'pg';
-import { AGENTQ_REMAINING_SQL, submitOverHttp } from './agentq.ts';
+import { AGENTQ_REMAINING_SQL, benchPrompt } from './agentq.ts';
 import type { PhaseContext } from './context.ts';
 import { parentPid, postgresCpuMs, processCpuMs } from './cpu-time.ts';
 import { agentqEnv, workerRegistered } from './end-to-end.ts';
@@ -54,6 +54,8 @@ export interface ScaleStep {
   coresBusy: { workers: number[]; apis: number[]; postgres: number; submitters: number };
   /** Most connections to the database seen during the window. */
   peakConnections: number;
+  /** Submits sent again after a reset socket (agentq; the idempotency key makes them replays). */
+  resent: number;
 }
 
 export interface ScaleResult {
@@ -63,6 +65,16 @@ export interface ScaleResult {
 }
 
 const ADD_JOB = `SELECT graphile_worker.add_job('noop', json_build_object('i', $1::int))`;
+
+/** POST /v1/tasks with the bench prompt and an idempotency key; 201 or 200 (a replay). */
+async function submitWithKey(client: HttpClient, i: number, key: string): Promise<void> {
+  const res = await client.request('POST', '/v1/tasks', {
+    input: { prompt: benchPrompt(i) },
+    idempotency_key: key,
+  });
+  if (res.status !== 201 && res.status !== 200)
+    throw new Error(`POST /v1/tasks: ${res.status} ${JSON.stringify(res.body)}`);
+}
 
 interface Window {
   wallStart: number;
@@ -169,6 +181,7 @@ async function step(
   const https: HttpClient[] = [];
   let rawPool: pg.Pool | undefined;
   let result: Awaited<ReturnType<typeof timed>>;
+  let resent = 0;
   try {
     let submit: (i: number) => Promise<void>;
     let remaining: string;
@@ -184,7 +197,20 @@ async function step(
       );
       // Each API gets its share of the submitters' sockets.
       https.push(...apiChildren.map((a) => httpClient(a.url, Math.ceil(clients / apis))));
-      submit = async (i) => void (await submitOverHttp(https[i % https.length]!, i));
+      submit = async (i) => {
+        // A reset socket (an API closing a keep-alive connection as it is reused) is sent
+        // again, as a client would; the idempotency key makes that safe.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await submitWithKey(https[i % https.length]!, i, `${name}-${i}`);
+            return;
+          } catch (err) {
+            const code = (err as NodeJS.ErrnoException).code;
+            if (attempt >= 5 || (code !== 'ECONNRESET' && code !== 'EPIPE')) throw err;
+            resent++;
+          }
+        }
+      };
       remaining = AGENTQ_REMAINING_SQL;
     } else {
       workerChildren.push(
@@ -263,6 +289,7 @@ async function step(
       submitters: busy(result.selfMs),
     },
     peakConnections: result.peakConnections,
+    resent,
   };
 }
 
