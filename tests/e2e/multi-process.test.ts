@@ -394,7 +394,8 @@ describe('three workers and two APIs on one Postgres', () => {
         r.completions !== 1 ||
         r.retries > 0 ||
         r.attempts !== 1 + r.recovered ||
-        r.runs !== r.attempts,
+        r.runs > r.attempts ||
+        r.runs < 1,
     );
     for (const r of suspects.slice(0, 5)) {
       const { rows: events } = await sql<{ seq: number; type: string; data: unknown; at: Date }>`
