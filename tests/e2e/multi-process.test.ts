@@ -174,14 +174,11 @@ beforeAll(async () => {
     AGENTQ_POLL_INTERVAL_MS: '500',
     AGENTQ_SHUTDOWN_GRACE_MS: '2000',
   };
-  const started = await Promise.all([
-    startApiProcess(env),
-    startApiProcess(env),
-    ...Array.from({ length: WORKERS }, () => startWorkerProcess(env)),
-  ]);
-  apis.A = started[0] as AgentqProcess & { url: string };
-  apis.B = started[1] as AgentqProcess & { url: string };
-  workers.push(...(started.slice(2) as Array<AgentqProcess & { id: string }>));
+  // One process at a time: on a starved machine five processes loading at once can each
+  // miss the start deadline, where one after another each gets through.
+  apis.A = await startApiProcess(env);
+  apis.B = await startApiProcess(env);
+  for (let i = 0; i < WORKERS; i++) workers.push(await startWorkerProcess(env));
 }, 300_000);
 
 afterAll(async () => {
