@@ -389,8 +389,7 @@ describe('three workers and two APIs on one Postgres', () => {
       (r) =>
         r.status !== 'completed' ||
         r.completions !== 1 ||
-        r.retries > 0 ||
-        r.attempts !== 1 + r.recovered ||
+        r.attempts !== 1 + r.recovered + r.retries ||
         r.runs > r.attempts ||
         r.runs < 1,
     );
@@ -434,14 +433,16 @@ describe('three workers and two APIs on one Postgres', () => {
     );
     const answerOf = new Map(submitted.map((s) => [s.id, s.spec.answer]));
     expect(perTask.filter((r) => r.answer !== answerOf.get(r.id)).map((r) => r.id)).toEqual([]);
-    expect(perTask.filter((r) => r.retries > 0).map((r) => r.id)).toEqual([]);
     // A recovered task runs again either through a fresh job (running → queued → running) or
     // by a takeover of its unlocked job (running stays running): either way one attempt more.
+    // A retry (a model connection reset on a starved machine is retryable) is one more too.
     expect(
       perTask
-        .filter((r) => r.attempts !== 1 + r.recovered || r.runs > r.attempts || r.runs < 1)
-        .map((r) => [r.id, r.attempts, r.runs, r.recovered]),
-      'attempts = 1 + recovered',
+        .filter(
+          (r) => r.attempts !== 1 + r.recovered + r.retries || r.runs > r.attempts || r.runs < 1,
+        )
+        .map((r) => [r.id, r.attempts, r.runs, r.recovered, r.retries]),
+      'attempts = 1 + recovered + retries',
     ).toEqual([]);
 
     // The killed worker's tasks were recovered by its peers. A live worker whose beat came
