@@ -62,15 +62,20 @@ export function readExtendedParams() {
     HISTORY: intListFromEnv('BENCH_HISTORY', [0, 100_000], 10_000_000),
     /** Start the end-to-end phase's processes with --cpu-prof. */
     CPU_PROF: process.env.BENCH_CPU_PROF === '1',
-    /** Phases to run (default all): e2e,read,realistic,history. */
+    /** Phases to run (default all but scale): e2e,read,realistic,history,scale. */
     PHASES: phasesFromEnv(),
+    /** Worker and API process counts of the scale phase. */
+    SCALE_WORKERS: intListFromEnv('BENCH_SCALE_WORKERS', [1, 2, 3], 16),
+    SCALE_APIS: intListFromEnv('BENCH_SCALE_APIS', [1, 2], 16),
   };
 }
 
-const PHASES = ['e2e', 'read', 'realistic', 'history'];
+const PHASES = ['e2e', 'read', 'realistic', 'history', 'scale'];
+/** Run when BENCH_PHASES is unset; scale (process counts) is asked for by name, it takes minutes. */
+const DEFAULT_PHASES = ['e2e', 'read', 'realistic', 'history'];
 
 function phasesFromEnv(): string[] {
-  const text = process.env.BENCH_PHASES ?? PHASES.join(',');
+  const text = process.env.BENCH_PHASES ?? DEFAULT_PHASES.join(',');
   const phases = text
     .split(',')
     .map((p) => p.trim())

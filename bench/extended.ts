@@ -16,6 +16,7 @@ import { PROFILE_DIR, profilePath } from './processes.ts';
 import { renderSelfTime, topSelfTime } from './profiles.ts';
 import { readLoad } from './read-load.ts';
 import { realistic } from './realistic.ts';
+import { scale, type ScaleStep } from './scale.ts';
 import { row, type Row } from './report.ts';
 
 const mb = (bytes: number) => bytes / (1024 * 1024);
@@ -259,5 +260,83 @@ export async function runExtendedPhases(
       );
     }
   }
+  if (on('scale')) {
+    ctx.log(
+      `phase scale: ${params.SCALE_WORKERS.join('/')} worker processes × ${params.SCALE_APIS.join('/')} API processes, ${params.E2E_CLIENTS} submitters`,
+    );
+    const result = await scale(ctx, params.E2E_CLIENTS, params.SCALE_WORKERS, params.SCALE_APIS);
+    details.scale = result;
+    rows.push(...scaleRows(result.steps, result.clients, ctx.concurrency));
+    notes.push(
+      `Scale: each configuration on a fresh database, processes of its own (api/main.ts, worker/main.ts at ` +
+        `concurrency ${ctx.concurrency} and AGENTQ_DB_POOL_MAX ${ctx.poolMax} each; raw: raw-runner-main.ts), ` +
+        `${result.clients} submitters in the bench process (agentq: POST /v1/tasks round-robin over the APIs; ` +
+        `raw: add_job), an untimed warm-up of ${result.warmup} tasks, then ${ctx.tasks} timed tasks until nothing is ` +
+        `left. CPU from /proc over the timed window (Postgres: the postmaster and all its processes, so on a shared ` +
+        `server it counts everyone's); commits/s from live pg_stat_database readings; commits per task over the ` +
+        `processes' whole lives.`,
+      ...result.steps.map(describeStep),
+    );
+  }
   return { rows, notes, details };
+}
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+const list = (values: number[], digits: number) => values.map((v) => v.toFixed(digits)).join('+');
+
+function describeStep(s: ScaleStep): string {
+  const who = s.system === 'raw' ? `raw ${s.workers}w` : `agentq ${s.workers}w/${s.apis}a`;
+  const ms = s.cpuMsPerTask;
+  const busy = s.coresBusy;
+  return (
+    `Scale ${who}: ${s.tasksPerSecond.toFixed(0)} tasks/s; ${s.commitsPerSecond.toFixed(0)} commits/s ` +
+    `(${s.commitsPerTask.toFixed(1)} per task); CPU ms per task: workers ${list(ms.workers, 2)}` +
+    (s.apis > 0 ? `, APIs ${list(ms.apis, 2)}` : '') +
+    `, Postgres ${ms.postgres.toFixed(2)}, submitters ${ms.submitters.toFixed(2)}; cores busy: workers ` +
+    `${list(busy.workers, 2)}` +
+    (s.apis > 0 ? `, APIs ${list(busy.apis, 2)}` : '') +
+    `, Postgres ${busy.postgres.toFixed(2)}, submitters ${busy.submitters.toFixed(2)} ` +
+    `(total ${(sum(busy.workers) + sum(busy.apis) + busy.postgres + busy.submitters).toFixed(2)}); ` +
+    `peak connections ${s.peakConnections}` +
+    (s.resent > 0 ? `; ${s.resent} submits sent again after a reset socket.` : '.')
+  );
+}
+
+function scaleRows(steps: ScaleStep[], clients: number, concurrency: number): Row[] {
+  const SCALE = `scale-out, ${clients} submitters, concurrency ${concurrency} per worker process, offline`;
+  const rows: Row[] = [];
+  const raws = steps.filter((s) => s.system === 'raw');
+  for (const raw of raws) {
+    const plural = raw.workers === 1 ? 'process' : 'processes';
+    for (const aq of steps.filter((s) => s.system === 'agentq' && s.workers === raw.workers)) {
+      const apis = `${aq.apis} API${aq.apis === 1 ? '' : 's'}`;
+      rows.push(
+        row(
+          SCALE,
+          `${raw.workers} worker ${plural}: raw no-op  |  agentq, ${apis}`,
+          'tasks/s',
+          'higher',
+          raw.tasksPerSecond,
+          aq.tasksPerSecond,
+        ),
+        row(
+          SCALE,
+          `  commits/s  (raw  |  agentq, ${apis})`,
+          'commits/s',
+          'info',
+          raw.commitsPerSecond,
+          aq.commitsPerSecond,
+        ),
+        row(
+          SCALE,
+          `  Postgres CPU per task  (raw  |  agentq, ${apis})`,
+          'ms',
+          'info',
+          raw.cpuMsPerTask.postgres,
+          aq.cpuMsPerTask.postgres,
+        ),
+      );
+    }
+  }
+  return rows;
 }

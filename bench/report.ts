@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 export interface Row {
   section: string;
   metric: string;
-  unit: 'tasks/s' | 'requests/s' | 'ms' | 'MB' | 'per task';
+  unit: 'tasks/s' | 'requests/s' | 'commits/s' | 'ms' | 'MB' | 'per task';
   raw: number;
   agentq: number;
   /** agentq / raw. */
@@ -69,6 +69,7 @@ function formatValue(value: number, unit: Row['unit']): string {
   switch (unit) {
     case 'tasks/s':
     case 'requests/s':
+    case 'commits/s':
       return `${group(value)}/s`;
     case 'ms':
       return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} ms`;

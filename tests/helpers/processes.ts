@@ -67,7 +67,8 @@ async function readyOrExplain(p: AgentqProcess, check: () => Promise<boolean>, w
       async () =>
         exitCode !== undefined ? Promise.reject(new Error(`exited ${exitCode}`)) : check(),
       {
-        timeoutMs: 60_000, // a cold tsx start takes 15 s and more on a loaded 2-core machine
+        // Generous: five processes starting at once on a shared 2-core machine can take a minute or more.
+        timeoutMs: 120_000,
         what,
       },
     );
@@ -77,11 +78,12 @@ async function readyOrExplain(p: AgentqProcess, check: () => Promise<boolean>, w
   }
 }
 
+/** Starts api/main.ts on a free port, or on `env.PORT` when given (a restart on the same address). */
 export async function startApiProcess(
   env: Record<string, string>,
 ): Promise<AgentqProcess & { url: string }> {
-  const port = await freePort();
-  const p = launch('api/main.ts', { PORT: String(port), ...env });
+  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort();
+  const p = launch('api/main.ts', { ...env, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
   await readyOrExplain(
     p,
