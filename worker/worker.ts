@@ -294,7 +294,24 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           attempts.abortAll('shutdown');
         }, config.shutdownGraceMs);
         try {
-          await runner.stop(); // stops fetching, waits for running jobs
+          // Stops fetching and waits for running jobs. Bounded: graphile-worker
+          // 0.17's stop can hang after its local queue fails to release (seen
+          // under chaos: "Cannot background something when the queue is
+          // already released"). Our own attempts are aborted and requeued at
+          // the grace period whatever it does, and jobs it still holds locked
+          // are unlocked by the peers' recovery once this worker is gone.
+          const bound = config.shutdownGraceMs + 10_000;
+          let timer: NodeJS.Timeout | undefined;
+          const hung = new Promise<'hung'>((resolve) => {
+            timer = setTimeout(() => resolve('hung'), bound);
+          });
+          const how = await Promise.race([runner.stop().then(() => 'stopped' as const), hung]);
+          clearTimeout(timer);
+          if (how === 'hung')
+            logger.error(
+              { waitedMs: bound },
+              'graphile-worker did not stop in time; stopping without it (peers unlock its jobs)',
+            );
         } finally {
           clearTimeout(grace);
           await heartbeat.stop();

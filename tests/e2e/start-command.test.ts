@@ -103,6 +103,15 @@ describe('npm start', () => {
     expect(app.output()).toContain(`agentq is running at ${app.url}`);
     expect(app.output()).toContain('curl -s -X POST');
     expect(app.output()).toContain('offline demo');
+    expect(app.output()).toContain(`dashboard ${app.url}/`);
+    // It opens onto the dashboard: the page shell and the script it loads.
+    const page = await fetch(`${app.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const html = await page.text();
+    const script = /<script[^>]+src="([^"]+)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    expect((await fetch(new URL(script!, app.url))).status).toBe(200);
     await runOneTask(app.url);
     await app.stop();
     // Everything it started is gone: the API port and the embedded Postgres.
