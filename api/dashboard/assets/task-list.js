@@ -68,7 +68,7 @@ function taskRow(task) {
       h(
         'div',
         { class: 'muted small' },
-        h('code', {}, task.id.slice(0, 8)),
+        h('code', {}, task.id),
         wasCut && ' · prompt cut in this list',
       ),
     ),

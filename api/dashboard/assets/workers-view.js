@@ -49,7 +49,7 @@ function workerRow(w) {
         h(
           'ul',
           { class: 'plain small' },
-          ids.map((id) => h('li', {}, h('a', { href: `/tasks/${id}` }, id.slice(0, 8)))),
+          ids.map((id) => h('li', {}, h('a', { href: `/tasks/${id}` }, id))),
         ),
     ),
     h('td', {}, timeEl(w.started_at)),
