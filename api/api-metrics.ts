@@ -72,6 +72,23 @@ export function registerApiMetrics(
 }
 
 /**
+ * `agentq_api_open_streams`: the SSE streams and waiting long-polls this
+ * process holds open now (AGENTQ_MAX_STREAMS caps them), read at scrape time.
+ */
+export function registerOpenStreamsGauge(base: MetricsRegistry, inUse: () => number): void {
+  const name = 'agentq_api_open_streams';
+  if (base.registry.getSingleMetric(name)) return; // one per registry (one app per process)
+  new Gauge({
+    name,
+    help: 'SSE streams and waiting long-polls this API process holds open (AGENTQ_MAX_STREAMS caps them).',
+    registers: [base.registry],
+    collect() {
+      this.set(inUse());
+    },
+  });
+}
+
+/**
  * One query shared by both gauges and by every scrape within `ttlMs` of it:
  * concurrent scrapes (several Prometheus servers, a dashboard) wait on the
  * same read instead of each sending their own.

@@ -5,7 +5,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppDeps } from './app-deps.ts';
-import { registerApiMetrics } from './api-metrics.ts';
+import { registerApiMetrics, registerOpenStreamsGauge } from './api-metrics.ts';
 import { bearerAuth } from './auth.ts';
 import { ApiError, errorBody, makeErrorHandler } from './errors.ts';
 import { dashboardRoutes } from './dashboard/dashboard-routes.tsx';
@@ -73,6 +73,7 @@ export function createApp(deps: AppDeps): Hono {
     (c.req.path === '/v1/tasks/batch' ? bodyLimitBatch : bodyLimitSingle)(c, next),
   );
   const streams = new StreamSlots(deps.config.maxStreams);
+  registerOpenStreamsGauge(metrics.base, () => streams.inUse);
   app.route('/v1/tasks', batchRoutes(deps, metrics));
   app.route('/v1/tasks', bulkCancelRoutes(deps, metrics));
   app.route('/v1/tasks', taskRoutes(deps, streams, metrics));

@@ -10,6 +10,7 @@ import { apiClient, type TaskJson } from '../helpers/http-client.ts';
 import { startFakeOpenAI } from '../helpers/fake-openai.ts';
 import type { FakeLlmServer } from '../helpers/fake-llm-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { parsePromText } from '../helpers/prom-text.ts';
 
 let tdb: TestDatabase;
 let fake: FakeLlmServer;
@@ -351,8 +352,15 @@ describe('API shutdown', () => {
       input: { prompt: 'queued while no worker runs (api shutdown)' },
     });
     const poll = ownClient.get(body.id, 60);
-    // The long-poll is parked on the shared LISTEN connection; stop the server under it.
-    await waitFor(() => own.logs().length > 0, { what: 'api logs' });
+    // The long-poll is parked on the shared LISTEN connection (the API says so
+    // in /metrics); stop the server under it.
+    await waitFor(
+      async () => {
+        const text = await (await fetch(`${own.url}/metrics`)).text();
+        return parsePromText(text).sum('agentq_api_open_streams') === 1;
+      },
+      { what: 'the long-poll to be parked' },
+    );
     const started = Date.now();
     const exit = own.stop('SIGTERM');
     const answered = await poll;
