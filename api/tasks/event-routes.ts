@@ -26,7 +26,7 @@ const count = (min: number, max: number, description: string) =>
   v.pipe(
     v.string(),
     v.description(description),
-    v.regex(/^\d{1,9}$/, `must be a whole number from ${min} to ${max}`),
+    v.regex(/^\d{1,10}$/, `must be a whole number from ${min} to ${max}`),
     v.transform(Number),
     v.minValue(min, `must be at least ${min}`),
     v.maxValue(max, `must be at most ${max}`),

@@ -268,6 +268,11 @@ describe('GET /v1/tasks/:id/events', () => {
     const restPage = (await rest.json()) as { data: { seq: number; type: string }[] };
     expect(restPage.data.map((e) => e.type)).toEqual(['message', 'message', 'message']);
     expect(restPage.data.map((e) => e.seq)).toEqual([3, 4, 5]);
+    // The documented bounds are inclusive: after=1000000000 (ten digits) is an empty page, not a 400.
+    const top = await api.get(`/v1/tasks/${task.id}/events?after=1000000000`);
+    expect(top.status).toBe(200);
+    expect(await top.json()).toEqual({ data: [], next_after: 1_000_000_000 });
+    expect((await api.get(`/v1/tasks/${task.id}/events?after=1000000001`)).status).toBe(400);
   });
 
   it('streams events as SSE and ends after the terminal status', async () => {
